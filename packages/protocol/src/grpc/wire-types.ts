@@ -1,0 +1,44 @@
+// Short names for the generated message types, so other packages never import from
+// generated/ paths directly. `XInput` is what a sender may pass; `X` is what a receiver gets.
+
+export type { AdminClient, AdminHandlers } from "../generated/castle/v1/Admin.js";
+export type { AlterConfigOp } from "../generated/castle/v1/AlterConfigOp.js";
+export type { AlterConfigsRequest, AlterConfigsRequestInput } from "../generated/castle/v1/AlterConfigsRequest.js";
+export type { AlterConfigsResponse, AlterConfigsResponseInput } from "../generated/castle/v1/AlterConfigsResponse.js";
+export type { BrokerClient, BrokerHandlers } from "../generated/castle/v1/Broker.js";
+export type { BrokerInfo, BrokerInfoInput } from "../generated/castle/v1/BrokerInfo.js";
+export type { ConfigEntry, ConfigEntryInput } from "../generated/castle/v1/ConfigEntry.js";
+export type { ConfigResourceType } from "../generated/castle/v1/ConfigResourceType.js";
+export type { ConfigSource } from "../generated/castle/v1/ConfigSource.js";
+export type { CreatePartitionsRequest, CreatePartitionsRequestInput } from "../generated/castle/v1/CreatePartitionsRequest.js";
+export type { CreatePartitionsResponse, CreatePartitionsResponseInput } from "../generated/castle/v1/CreatePartitionsResponse.js";
+export type { CreateTopicResultInput } from "../generated/castle/v1/CreateTopicResult.js";
+export type { CreateTopicsRequest, CreateTopicsRequestInput } from "../generated/castle/v1/CreateTopicsRequest.js";
+export type { CreateTopicsResponse, CreateTopicsResponseInput } from "../generated/castle/v1/CreateTopicsResponse.js";
+export type { DeleteTopicsRequest, DeleteTopicsRequestInput } from "../generated/castle/v1/DeleteTopicsRequest.js";
+export type { DeleteTopicsResponse, DeleteTopicsResponseInput } from "../generated/castle/v1/DeleteTopicsResponse.js";
+export type { DescribeClusterRequest, DescribeClusterRequestInput } from "../generated/castle/v1/DescribeClusterRequest.js";
+export type { DescribeClusterResponse, DescribeClusterResponseInput } from "../generated/castle/v1/DescribeClusterResponse.js";
+export type { DescribeConfigsRequest, DescribeConfigsRequestInput } from "../generated/castle/v1/DescribeConfigsRequest.js";
+export type { DescribeConfigsResponse, DescribeConfigsResponseInput } from "../generated/castle/v1/DescribeConfigsResponse.js";
+export type { DescribeTopicsRequest, DescribeTopicsRequestInput } from "../generated/castle/v1/DescribeTopicsRequest.js";
+export type { DescribeTopicsResponse, DescribeTopicsResponseInput } from "../generated/castle/v1/DescribeTopicsResponse.js";
+export type { FetchPartitionResponse, FetchPartitionResponseInput } from "../generated/castle/v1/FetchPartitionResponse.js";
+export type { FetchRequest, FetchRequestInput } from "../generated/castle/v1/FetchRequest.js";
+export type { FetchResponse, FetchResponseInput } from "../generated/castle/v1/FetchResponse.js";
+export type { ListOffsetsPartitionResponseInput } from "../generated/castle/v1/ListOffsetsPartitionResponse.js";
+export type { ListOffsetsRequest, ListOffsetsRequestInput } from "../generated/castle/v1/ListOffsetsRequest.js";
+export type { ListOffsetsResponse, ListOffsetsResponseInput } from "../generated/castle/v1/ListOffsetsResponse.js";
+export type { ListTopicsRequest, ListTopicsRequestInput } from "../generated/castle/v1/ListTopicsRequest.js";
+export type { ListTopicsResponse, ListTopicsResponseInput } from "../generated/castle/v1/ListTopicsResponse.js";
+export type { MetadataRequest, MetadataRequestInput } from "../generated/castle/v1/MetadataRequest.js";
+export type { MetadataResponse, MetadataResponseInput } from "../generated/castle/v1/MetadataResponse.js";
+export type { PartitionMetadata, PartitionMetadataInput } from "../generated/castle/v1/PartitionMetadata.js";
+export type { PartitionProduceData } from "../generated/castle/v1/PartitionProduceData.js";
+export type { PartitionProduceResponse, PartitionProduceResponseInput } from "../generated/castle/v1/PartitionProduceResponse.js";
+export type { ProduceRequest, ProduceRequestInput } from "../generated/castle/v1/ProduceRequest.js";
+export type { ProduceResponse, ProduceResponseInput } from "../generated/castle/v1/ProduceResponse.js";
+export type { Record as WireRecord, RecordInput as WireRecordInput } from "../generated/castle/v1/Record.js";
+export type { RecordFormat } from "../generated/castle/v1/RecordFormat.js";
+export type { RecordHeader as WireRecordHeader } from "../generated/castle/v1/RecordHeader.js";
+export type { TopicMetadata, TopicMetadataInput } from "../generated/castle/v1/TopicMetadata.js";
