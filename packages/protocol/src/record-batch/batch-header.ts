@@ -209,13 +209,13 @@ export function validateBatches(buf: Buffer, limits: { batchBytesMax: number }):
         `record batch at byte ${pos} declares length ${sizeBytes - BATCH_LOG_OVERHEAD_BYTES}, below the header size`,
       );
     }
+    if (sizeBytes > remaining) {
+      throw protocolError("CORRUPT_MESSAGE", `record batch at byte ${pos} declares ${sizeBytes} bytes but only ${remaining} remain`);
+    }
     if (sizeBytes > limits.batchBytesMax) {
       throw protocolError("MESSAGE_TOO_LARGE", `record batch of ${sizeBytes} bytes exceeds max.message.bytes=${limits.batchBytesMax}`, {
         sizeBytes,
       });
-    }
-    if (sizeBytes > remaining) {
-      throw protocolError("CORRUPT_MESSAGE", `record batch at byte ${pos} declares ${sizeBytes} bytes but only ${remaining} remain`);
     }
     const magic = buf.readInt8(pos + OFFSET_MAGIC);
     if (magic !== RECORD_BATCH_MAGIC) {

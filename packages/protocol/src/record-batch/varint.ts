@@ -1,5 +1,6 @@
 // Zig-zag varints as RecordBatch v2 records use them (protobuf's encoding). Values are JS
-// numbers: exact up to 2^53, which covers offsets, lengths and millisecond timestamps.
+// numbers: exact for |value| <= 2^52 (zig-zag doubles it), which covers offsets, lengths and
+// millisecond timestamps and their deltas.
 
 import { protocolError } from "../errors/protocol-error.js";
 
