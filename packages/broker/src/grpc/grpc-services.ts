@@ -1,0 +1,62 @@
+// The gRPC adapter: binds castle.v1.Broker and castle.v1.Admin to the handlers. Nothing
+// here decides anything; it times each call, and turns a thrown error into a gRPC status
+// (INVALID_ARGUMENT for operating errors that reject the whole request, INTERNAL for bugs).
+
+import { type AdminHandlers, type BrokerHandlers, loadCastleProto, ProtocolError } from "@castle/protocol";
+import * as grpc from "@grpc/grpc-js";
+import { handleAlterConfigs, handleDescribeConfigs } from "../handlers/admin-configs.js";
+import {
+  handleCreatePartitions,
+  handleCreateTopics,
+  handleDeleteTopics,
+  handleDescribeTopics,
+  handleListTopics,
+} from "../handlers/admin-topics.js";
+import type { BrokerContext } from "../handlers/broker-context.js";
+import { handleDescribeCluster } from "../handlers/describe-cluster.js";
+import { handleFetch } from "../handlers/fetch.js";
+import { handleListOffsets } from "../handlers/list-offsets.js";
+import { handleMetadata } from "../handlers/metadata.js";
+import { handleProduce } from "../handlers/produce.js";
+
+type Handler<Req, Res> = (ctx: BrokerContext, request: Req) => Promise<Res>;
+
+function unary<Req, Res>(ctx: BrokerContext, api: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    ctx.metrics
+      .observe(api, () => handler(ctx, call.request))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          if (error instanceof ProtocolError) {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: `${error.code}: ${error.message}` });
+            return;
+          }
+          ctx.logger.error("request failed", { api, error });
+          callback({ code: grpc.status.INTERNAL, details: `unexpected server error in ${api}; see the server log` });
+        },
+      );
+  };
+}
+
+export function addCastleServices(server: grpc.Server, ctx: BrokerContext): void {
+  const proto = loadCastleProto();
+  const broker: BrokerHandlers = {
+    Produce: unary(ctx, "produce", handleProduce),
+    Fetch: unary(ctx, "fetch", handleFetch),
+    ListOffsets: unary(ctx, "list_offsets", handleListOffsets),
+    Metadata: unary(ctx, "metadata", handleMetadata),
+  };
+  const admin: AdminHandlers = {
+    CreateTopics: unary(ctx, "create_topics", handleCreateTopics),
+    DeleteTopics: unary(ctx, "delete_topics", handleDeleteTopics),
+    ListTopics: unary(ctx, "list_topics", handleListTopics),
+    DescribeTopics: unary(ctx, "describe_topics", handleDescribeTopics),
+    CreatePartitions: unary(ctx, "create_partitions", handleCreatePartitions),
+    DescribeConfigs: unary(ctx, "describe_configs", handleDescribeConfigs),
+    AlterConfigs: unary(ctx, "alter_configs", handleAlterConfigs),
+    DescribeCluster: unary(ctx, "describe_cluster", handleDescribeCluster),
+  };
+  server.addService(proto.castle.v1.Broker.service, broker);
+  server.addService(proto.castle.v1.Admin.service, admin);
+}

@@ -1,0 +1,101 @@
+// DescribeConfigs and AlterConfigs (incremental: set or delete per key) for topics, and
+// DescribeConfigs for the broker's static config. Broker configs are read-only at run time.
+
+import {
+  type AlterConfigsRequest,
+  type AlterConfigsResponseInput,
+  type ConfigEntryInput,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponseInput,
+  protocolError,
+} from "@castle/protocol";
+import { brokerConfigDefs } from "../config/broker-config.js";
+import { formatConfigValue } from "../config/config-def.js";
+import { effectiveTopicConfigs } from "../config/topic-config.js";
+import type { BrokerContext } from "./broker-context.js";
+import { errorFields, noError } from "./error-result.js";
+
+const topicSource = { topic: "CONFIG_SOURCE_TOPIC", broker: "CONFIG_SOURCE_STATIC_BROKER", default: "CONFIG_SOURCE_DEFAULT" } as const;
+
+function topicEntries(ctx: BrokerContext, name: string): ConfigEntryInput[] {
+  const topic = ctx.topicAdmin.existing(name);
+  return effectiveTopicConfigs(topic.configs, ctx.config).map((c) => ({
+    name: c.name,
+    value: formatConfigValue(c.value),
+    source: topicSource[c.source],
+    readOnly: false,
+    isDefault: c.source === "default",
+    isSensitive: false,
+    documentation: c.def.doc,
+  }));
+}
+
+function brokerEntries(ctx: BrokerContext, name: string): ConfigEntryInput[] {
+  if (name !== "" && name !== String(ctx.config.nodeId)) {
+    throw protocolError(
+      "INVALID_REQUEST",
+      `broker "${name}" is not this node (node.id ${ctx.config.nodeId}); ask that broker or leave the name empty`,
+    );
+  }
+  return brokerConfigDefs.map((def) => {
+    const field = def.name.replace(/\.([a-z])/g, (_m, c: string) => c.toUpperCase()) as keyof typeof ctx.config;
+    const source = ctx.config.sources[def.name] ?? "default";
+    return {
+      name: def.name,
+      value: formatConfigValue(ctx.config[field] as string | number | boolean),
+      source: source === "default" ? "CONFIG_SOURCE_DEFAULT" : "CONFIG_SOURCE_STATIC_BROKER",
+      readOnly: true,
+      isDefault: source === "default",
+      isSensitive: false,
+      documentation: def.doc,
+    };
+  });
+}
+
+export async function handleDescribeConfigs(ctx: BrokerContext, request: DescribeConfigsRequest): Promise<DescribeConfigsResponseInput> {
+  return {
+    results: request.resources.map((resource) => {
+      try {
+        let entries: ConfigEntryInput[];
+        if (resource.type === "CONFIG_RESOURCE_TYPE_TOPIC") entries = topicEntries(ctx, resource.name);
+        else if (resource.type === "CONFIG_RESOURCE_TYPE_BROKER") entries = brokerEntries(ctx, resource.name);
+        else throw protocolError("INVALID_REQUEST", `config resource type ${resource.type} is not supported; use TOPIC or BROKER`);
+        const wanted = new Set(resource.configNames);
+        const unknown = resource.configNames.filter((n) => !entries.some((e) => e.name === n));
+        if (unknown.length > 0) throw protocolError("INVALID_CONFIG", `unknown config name(s): ${unknown.join(", ")}`);
+        return {
+          type: resource.type,
+          name: resource.name,
+          ...noError,
+          entries: wanted.size === 0 ? entries : entries.filter((e) => wanted.has(e.name ?? "")),
+        };
+      } catch (error) {
+        return { type: resource.type, name: resource.name, ...errorFields(error, ctx.logger, "describe configs"), entries: [] };
+      }
+    }),
+  };
+}
+
+export async function handleAlterConfigs(ctx: BrokerContext, request: AlterConfigsRequest): Promise<AlterConfigsResponseInput> {
+  const results = [];
+  for (const resource of request.resources) {
+    try {
+      if (resource.type !== "CONFIG_RESOURCE_TYPE_TOPIC") {
+        throw protocolError(
+          "INVALID_REQUEST",
+          "only topic configs can be altered at run time; change broker configs in the config file and restart",
+        );
+      }
+      const changes = resource.configs.map((c) => ({
+        name: c.name,
+        op: c.op === "ALTER_CONFIG_OP_DELETE" ? ("delete" as const) : ("set" as const),
+        value: c.value,
+      }));
+      await ctx.topicAdmin.alterConfigs(resource.name, changes, request.validateOnly);
+      results.push({ type: resource.type, name: resource.name, ...noError });
+    } catch (error) {
+      results.push({ type: resource.type, name: resource.name, ...errorFields(error, ctx.logger, "alter configs") });
+    }
+  }
+  return { results };
+}

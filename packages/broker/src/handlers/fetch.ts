@@ -1,0 +1,98 @@
+// Fetch with long-poll (Kafka's FetchRequest semantics): read from each partition up to its
+// partition_max_bytes and the response's max_bytes; the first partition with data may
+// exceed them by one whole batch so a consumer never stalls on a large batch. If fewer than
+// min_bytes are ready, park in the purgatory until an append or max_wait_ms.
+
+import {
+  BATCH_LOG_OVERHEAD_BYTES,
+  batchRecordCount,
+  decodeRecordBatches,
+  type FetchPartitionResponseInput,
+  type FetchRequest,
+  type FetchResponseInput,
+  protocolError,
+} from "@castle/protocol";
+import { partitionKey } from "../replica/fetch-purgatory.js";
+import type { BrokerContext } from "./broker-context.js";
+import { errorFields, noError } from "./error-result.js";
+
+export const FETCH_MAX_BYTES_DEFAULT = 52428800;
+export const PARTITION_FETCH_BYTES_DEFAULT = 1048576;
+
+function countRecords(batches: Buffer): number {
+  let count = 0;
+  for (let pos = 0; pos + 61 <= batches.length; pos += batches.readInt32BE(pos + 8) + BATCH_LOG_OVERHEAD_BYTES)
+    count += batchRecordCount(batches, pos);
+  return count;
+}
+
+interface Collected {
+  response: FetchResponseInput;
+  bytes: number;
+  anyError: boolean;
+}
+
+function collect(ctx: BrokerContext, request: FetchRequest): Collected {
+  let budget = request.maxBytes > 0 ? request.maxBytes : FETCH_MAX_BYTES_DEFAULT;
+  let bytes = 0;
+  let anyError = false;
+  const structured = request.format === "RECORD_FORMAT_STRUCTURED";
+  const topics = request.topics.map((topic) => ({
+    name: topic.name,
+    partitions: topic.partitions.map((p): FetchPartitionResponseInput => {
+      try {
+        if (p.fetchOffset < 0) throw protocolError("OFFSET_OUT_OF_RANGE", `fetch offset ${p.fetchOffset} is negative`);
+        const partitionMax = p.partitionMaxBytes > 0 ? p.partitionMaxBytes : PARTITION_FETCH_BYTES_DEFAULT;
+        const out = ctx.replicas.read(topic.name, p.partition, p.fetchOffset, Math.min(partitionMax, budget), bytes === 0);
+        bytes += out.records.length;
+        budget = Math.max(0, budget - out.records.length);
+        if (out.records.length > 0) {
+          ctx.metrics.bytesOut.inc({ topic: topic.name }, out.records.length);
+          ctx.metrics.messagesOut.inc({ topic: topic.name }, countRecords(out.records));
+        }
+        const base = {
+          partition: p.partition,
+          ...noError,
+          highWatermark: out.highWatermark,
+          logStartOffset: out.logStartOffset,
+          lastStableOffset: out.highWatermark,
+        };
+        if (!structured) return { ...base, recordBatches: out.records };
+        const records = decodeRecordBatches(out.records)
+          .filter((r) => r.offset >= p.fetchOffset)
+          .map((r) => ({
+            offset: r.offset,
+            timestampMs: r.timestampMs,
+            key: r.key ?? undefined,
+            value: r.value ?? undefined,
+            headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })),
+          }));
+        return { ...base, records };
+      } catch (error) {
+        anyError = true;
+        return {
+          partition: p.partition,
+          ...errorFields(error, ctx.logger, "fetch"),
+          highWatermark: -1,
+          logStartOffset: -1,
+          lastStableOffset: -1,
+        };
+      }
+    }),
+  }));
+  return { response: { topics }, bytes, anyError };
+}
+
+export async function handleFetch(ctx: BrokerContext, request: FetchRequest): Promise<FetchResponseInput> {
+  const first = collect(ctx, request);
+  const minBytes = Math.max(1, request.minBytes);
+  const waitMs = Math.min(Math.max(0, request.maxWaitMs), ctx.config.fetchMaxWaitMsMax);
+  if (first.bytes >= minBytes || first.anyError || waitMs === 0) return first.response;
+  const wanted = request.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition, offset: p.fetchOffset })));
+  await ctx.purgatory.wait(
+    wanted.map((w) => partitionKey(w.topic, w.partition)),
+    waitMs,
+    () => wanted.some((w) => ctx.replicas.hasDataBeyond(w.topic, w.partition, w.offset)),
+  );
+  return collect(ctx, request).response;
+}

@@ -1,0 +1,105 @@
+// The node's Prometheus metrics. Names end in their unit; per-partition gauges are read from
+// the logs at scrape time, so the hot path only bumps counters.
+
+import { performance } from "node:perf_hooks";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+export interface PartitionGaugeSource {
+  forEachPartition(
+    visit: (topic: string, partition: number, sizeBytes: number, logStartOffset: number, logEndOffset: number) => void,
+  ): void;
+}
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  readonly bytesIn: Counter<"topic">;
+  readonly messagesIn: Counter<"topic">;
+  readonly bytesOut: Counter<"topic">;
+  readonly messagesOut: Counter<"topic">;
+  readonly requestDuration: Histogram<"api" | "outcome">;
+  readonly failedProduce: Counter<"topic" | "error">;
+  private lastElu = performance.eventLoopUtilization();
+
+  constructor(partitions: PartitionGaugeSource, nodeId: number) {
+    this.registry.setDefaultLabels({ node_id: String(nodeId) });
+    collectDefaultMetrics({ register: this.registry, prefix: "castle_" });
+    const registers = [this.registry];
+    this.bytesIn = new Counter({
+      name: "castle_topic_bytes_in_total",
+      help: "Record batch bytes appended, per topic.",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.messagesIn = new Counter({
+      name: "castle_topic_messages_in_total",
+      help: "Records appended, per topic.",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.bytesOut = new Counter({
+      name: "castle_topic_bytes_out_total",
+      help: "Record batch bytes returned by fetches, per topic.",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.messagesOut = new Counter({
+      name: "castle_topic_messages_out_total",
+      help: "Records returned by fetches, per topic (whole batches).",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.failedProduce = new Counter({
+      name: "castle_topic_failed_produce_requests_total",
+      help: "Partition produce results with an error.",
+      labelNames: ["topic", "error"],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: "castle_request_duration_seconds",
+      help: "Time to answer a request, per API and outcome (ok or error).",
+      labelNames: ["api", "outcome"],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    const perPartition = (name: string, help: string, pick: (size: number, start: number, end: number) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["topic", "partition"],
+        registers,
+        collect() {
+          this.reset();
+          partitions.forEachPartition((topic, partition, size, start, end) =>
+            this.set({ topic, partition: String(partition) }, pick(size, start, end)),
+          );
+        },
+      });
+    perPartition("castle_log_size_bytes", "Bytes in the partition's segments.", (size) => size);
+    perPartition("castle_log_start_offset", "First offset still in the partition's log.", (_s, start) => start);
+    perPartition("castle_log_end_offset", "Offset the next appended record will get.", (_s, _st, end) => end);
+    const self = this;
+    new Gauge({
+      name: "castle_event_loop_utilization_ratio",
+      help: "Share of time the event loop was busy since the previous scrape (0..1).",
+      registers,
+      collect() {
+        const now = performance.eventLoopUtilization();
+        this.set(performance.eventLoopUtilization(now, self.lastElu).utilization);
+        self.lastElu = now;
+      },
+    });
+  }
+
+  /** Times `work` under castle_request_duration_seconds{api}. */
+  async observe<T>(api: string, work: () => Promise<T>): Promise<T> {
+    const end = this.requestDuration.startTimer({ api });
+    try {
+      const result = await work();
+      end({ outcome: "ok" });
+      return result;
+    } catch (error) {
+      end({ outcome: "error" });
+      throw error;
+    }
+  }
+}

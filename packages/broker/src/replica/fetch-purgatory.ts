@@ -1,0 +1,77 @@
+// Where long-polling fetches wait (Kafka's delayed-fetch purgatory). A fetch that has fewer
+// than min.bytes parks here keyed by the partitions it reads; an append to one of them
+// re-runs its check, and a timer completes it at max.wait.ms. Bounded by waitersMax: past
+// that, a fetch is answered at once with what is there (never an error).
+
+export type WatchKey = string;
+
+export const partitionKey = (topic: string, partition: number): WatchKey => `${topic}\u0000${partition}`;
+
+interface Waiter {
+  keys: readonly WatchKey[];
+  isSatisfied: () => boolean;
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+}
+
+export class FetchPurgatory {
+  private readonly byKey = new Map<WatchKey, Set<Waiter>>();
+  private waiters = 0;
+
+  constructor(private readonly waitersMax: number) {}
+
+  get parked(): number {
+    return this.waiters;
+  }
+
+  /** Resolves when isSatisfied() turns true after a notify on one of `keys`, or after waitMs. */
+  wait(keys: readonly WatchKey[], waitMs: number, isSatisfied: () => boolean): Promise<void> {
+    if (waitMs <= 0 || keys.length === 0 || this.waiters >= this.waitersMax) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        keys,
+        isSatisfied,
+        resolve: () => {},
+        timer: setTimeout(() => this.complete(waiter), waitMs),
+      };
+      waiter.resolve = resolve;
+      this.waiters++;
+      for (const key of keys) {
+        let set = this.byKey.get(key);
+        if (!set) {
+          set = new Set();
+          this.byKey.set(key, set);
+        }
+        set.add(waiter);
+      }
+    });
+  }
+
+  /** Called after an append (or anything else that may satisfy a waiting fetch). */
+  notify(key: WatchKey): void {
+    const set = this.byKey.get(key);
+    if (!set) return;
+    for (const waiter of [...set]) {
+      if (waiter.isSatisfied()) this.complete(waiter);
+    }
+  }
+
+  /** Completes every waiter (shutdown). */
+  completeAll(): void {
+    for (const set of [...this.byKey.values()]) for (const waiter of [...set]) this.complete(waiter);
+  }
+
+  private complete(waiter: Waiter): void {
+    clearTimeout(waiter.timer);
+    let removed = false;
+    for (const key of waiter.keys) {
+      const set = this.byKey.get(key);
+      if (set?.delete(waiter)) removed = true;
+      if (set && set.size === 0) this.byKey.delete(key);
+    }
+    if (removed) {
+      this.waiters--;
+      waiter.resolve();
+    }
+  }
+}

@@ -1,0 +1,706 @@
+// The log of one partition replica: an ordered list of segments, the last one active.
+//
+// Contracts:
+// - append, read and offsetForTimestamp are synchronous; they never await LevelDB. Index
+//   writes are queued on the IndexStore and written in batches.
+// - flush, truncateTo, deleteRetainedSegments and close are asynchronous and run one at a time
+//   (an internal chain). Each one mutates segments in a single synchronous step, so an append
+//   or read that runs while one awaits sees either the old or the new log, never a mix.
+// - A segment's fd is only closed inside that chain, so an fdatasync never races a close.
+// - Offsets are contiguous: logEndOffset is the next offset append assigns.
+
+import { unlinkSync } from "node:fs";
+import { type Clock, invariant, type Logger } from "@castle/common";
+import {
+  BATCH_LOG_OVERHEAD_BYTES,
+  type BatchSpan,
+  batchSizeAt,
+  protocolError,
+  setBatchBaseOffset,
+  setBatchLeaderEpoch,
+  setBatchLogAppendTime,
+  writeInt64,
+} from "@castle/protocol";
+import { type LogConfig, SEGMENT_BYTES_MAX, validateLogConfig } from "../config/log-config.js";
+import type { IndexStore } from "../index/index-store.js";
+import { familyRange, KeyPrefix, partitionStateKey, suffixedKey, suffixRange } from "../index/key-prefix.js";
+import { encodePartitionState } from "../index/partition-state.js";
+import { LogSegment } from "../segment/log-segment.js";
+import { type ScannedBatch, scanBatches } from "../segment/segment-scanner.js";
+import type { LeaderEpochCache } from "./leader-epoch-cache.js";
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+  /** The broker's time stamped into the batches with LogAppendTime; -1 with CreateTime. */
+  logAppendTimeMs: number;
+  maxTimestamp: number;
+}
+
+export interface ReadResult {
+  /** Whole batches, concatenated; empty at the log end or when maxBytes fits no batch. */
+  records: Buffer;
+  /** Base offset of the first batch returned (it may be below the requested offset). */
+  firstBatchBaseOffset: number;
+}
+
+export interface RecoveryPoint {
+  offset: number;
+  segmentBase: number;
+  position: number;
+}
+
+/** Counters for tests and metrics (names end in their unit). */
+export interface PartitionLogStats {
+  flushesTotal: number;
+  rolledSegmentsTotal: number;
+  deletedSegmentsTotal: number;
+  indexRebuildsTotal: number;
+  appendedRecordsTotal: number;
+  appendedBytesTotal: number;
+}
+
+export interface PartitionLogInit {
+  topic: string;
+  partition: number;
+  dir: string;
+  partitionKey: Buffer;
+  config: LogConfig;
+  segments: LogSegment[];
+  logStartOffset: number;
+  recoveryPoint: RecoveryPoint;
+  highWatermark: number;
+  epochs: LeaderEpochCache;
+  stats: PartitionLogStats;
+}
+
+export interface PartitionLogDependencies {
+  indexStore: IndexStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Bytes read per syscall while locating a batch from an index entry. */
+const LOCATE_CHUNK_BYTES = 16 * 1024;
+const RELATIVE_OFFSET_MAX = 0x7fffffff;
+const EMPTY = Buffer.alloc(0);
+const INDEX_VALUE_BYTES = 12;
+
+export function newPartitionLogStats(): PartitionLogStats {
+  return {
+    flushesTotal: 0,
+    rolledSegmentsTotal: 0,
+    deletedSegmentsTotal: 0,
+    indexRebuildsTotal: 0,
+    appendedRecordsTotal: 0,
+    appendedBytesTotal: 0,
+  };
+}
+
+export function encodeIndexValue(position: number, maxTimestamp: number): Buffer {
+  const value = Buffer.allocUnsafe(INDEX_VALUE_BYTES);
+  value.writeUInt32BE(position, 0);
+  writeInt64(value, 4, maxTimestamp);
+  return value;
+}
+
+export class PartitionLog {
+  readonly topic: string;
+  readonly partition: number;
+  readonly dir: string;
+  readonly stats: PartitionLogStats;
+  readonly epochs: LeaderEpochCache;
+  private segments: LogSegment[];
+  private startOffset: number;
+  private recoveryPoint: RecoveryPoint;
+  private hw: number;
+  private currentConfig: LogConfig;
+  private readonly partitionKey: Buffer;
+  private readonly indexStore: IndexStore;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private unflushedRecords = 0;
+  private lastFlushMonotonicMs: number;
+  private backgroundFlushScheduled = false;
+  private operationTail: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(init: PartitionLogInit, dependencies: PartitionLogDependencies) {
+    invariant(init.segments.length > 0, "a partition log has at least one segment");
+    this.topic = init.topic;
+    this.partition = init.partition;
+    this.dir = init.dir;
+    this.partitionKey = init.partitionKey;
+    this.currentConfig = validateLogConfig(init.config);
+    this.segments = init.segments;
+    this.startOffset = init.logStartOffset;
+    this.recoveryPoint = init.recoveryPoint;
+    this.hw = init.highWatermark;
+    this.epochs = init.epochs;
+    this.stats = init.stats;
+    this.indexStore = dependencies.indexStore;
+    this.clock = dependencies.clock;
+    this.logger = dependencies.logger;
+    this.lastFlushMonotonicMs = this.clock.monotonicMs();
+  }
+
+  get config(): LogConfig {
+    return this.currentConfig;
+  }
+
+  /** Applies new topic configs; they take effect on the next append, roll or retention pass. */
+  updateConfig(config: LogConfig): void {
+    this.currentConfig = validateLogConfig({ ...config });
+  }
+
+  get logStartOffset(): number {
+    return this.startOffset;
+  }
+
+  get logEndOffset(): number {
+    return this.activeSegment.nextOffset;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Base offsets of the segments, oldest first. */
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((segment) => segment.baseOffset);
+  }
+
+  get highWatermark(): number {
+    return this.hw;
+  }
+
+  /** The broker's high watermark, checkpointed with the recovery point on flush and close. */
+  updateHighWatermark(offset: number): void {
+    invariant(offset >= 0 && offset <= this.logEndOffset, `high watermark ${offset} beyond log end ${this.logEndOffset}`);
+    this.hw = offset;
+  }
+
+  get recoveryPointOffset(): number {
+    return this.recoveryPoint.offset;
+  }
+
+  private get activeSegment(): LogSegment {
+    return this.segments[this.segments.length - 1] as LogSegment;
+  }
+
+  /**
+   * Appends validated batches (`spans` from validateBatches over `batches`, covering it).
+   * Rewrites each batch's base offset and leader epoch (and max timestamp + CRC with
+   * LogAppendTime) in place, then writes all of them with one write to the active segment,
+   * rolling first if segment.bytes or segment.ms say so. O(batches); no per-record work.
+   */
+  append(batches: Buffer, spans: readonly BatchSpan[], options: { leaderEpoch: number; nowMs: number }): AppendResult {
+    invariant(!this.closed, "append to a closed log");
+    invariant(spans.length > 0, "append needs at least one batch");
+    const lastSpan = spans[spans.length - 1] as BatchSpan;
+    invariant(lastSpan.position + lastSpan.sizeBytes === batches.length, "spans must cover the appended buffer");
+    invariant(batches.length <= SEGMENT_BYTES_MAX, `append of ${batches.length} bytes exceeds a segment's limit`);
+    let recordOffsets = 0;
+    for (const span of spans) recordOffsets += span.lastOffsetDelta + 1;
+    this.maybeRoll(batches.length, recordOffsets, options.nowMs);
+
+    const segment = this.activeSegment;
+    const logAppendTime = this.currentConfig.timestampType === "LogAppendTime";
+    const baseOffset = segment.nextOffset;
+    let offset = baseOffset;
+    let maxTimestamp = -1;
+    for (const span of spans) {
+      setBatchBaseOffset(batches, span.position, offset);
+      setBatchLeaderEpoch(batches, span.position, options.leaderEpoch);
+      if (logAppendTime) setBatchLogAppendTime(batches, span.position, options.nowMs);
+      const timestamp = logAppendTime ? options.nowMs : span.maxTimestamp;
+      if (timestamp > maxTimestamp) maxTimestamp = timestamp;
+      offset += span.lastOffsetDelta + 1;
+    }
+
+    if (segment.sizeBytes === 0) segment.rollStartMs = options.nowMs;
+    const segmentPosition = segment.sizeBytes;
+    segment.write(batches);
+
+    offset = baseOffset;
+    let records = 0;
+    for (const span of spans) {
+      const timestamp = logAppendTime ? options.nowMs : span.maxTimestamp;
+      this.indexBatch(segment, offset, segmentPosition + span.position, span.sizeBytes, timestamp);
+      offset += span.lastOffsetDelta + 1;
+      records += span.recordCount;
+    }
+    segment.nextOffset = offset;
+    if (this.epochs.assign(options.leaderEpoch, baseOffset)) this.queueEpochWrite(options.leaderEpoch, baseOffset);
+
+    this.stats.appendedRecordsTotal += records;
+    this.stats.appendedBytesTotal += batches.length;
+    this.unflushedRecords += records;
+    if (this.unflushedRecords >= this.currentConfig.flushMessages) this.scheduleBackgroundFlush();
+    return { baseOffset, lastOffset: offset - 1, logAppendTimeMs: logAppendTime ? options.nowMs : -1, maxTimestamp };
+  }
+
+  /**
+   * Whole batches starting with the one that holds `offset`, from one segment, up to
+   * `maxBytes` (at least one whole batch when minOneBatch, the default, so a consumer never
+   * sticks on a large batch). Throws OFFSET_OUT_OF_RANGE outside [logStartOffset, logEndOffset].
+   */
+  read(offset: number, maxBytes: number, options: { minOneBatch?: boolean } = {}): ReadResult {
+    invariant(!this.closed, "read from a closed log");
+    invariant(maxBytes >= 0, `maxBytes ${maxBytes} is negative`);
+    this.checkOffsetInRange(offset);
+    if (offset === this.logEndOffset) return { records: EMPTY, firstBatchBaseOffset: offset };
+    const found = this.locateBatch(offset);
+    invariant(found !== undefined, () => `offset ${offset} is below the log end ${this.logEndOffset} but no batch holds it`);
+    const { segment, batch } = found;
+    let length = Math.min(maxBytes, segment.sizeBytes - batch.position);
+    if (length < batch.sizeBytes) {
+      if (options.minOneBatch === false) return { records: EMPTY, firstBatchBaseOffset: batch.baseOffset };
+      length = batch.sizeBytes;
+    }
+    const buf = segment.read(batch.position, length);
+    return { records: buf.subarray(0, wholeBatchesLength(buf)), firstBatchBaseOffset: batch.baseOffset };
+  }
+
+  /** First offset whose batch has maxTimestamp >= `timestampMs` (ListOffsets), or null when none does. */
+  offsetForTimestamp(timestampMs: number): number | null {
+    for (const segment of this.segments) {
+      if (segment.maxTimestamp < timestampMs) continue;
+      const entry = segment.index.lastBeforeTimestamp(timestampMs);
+      const startPosition = entry >= 0 ? segment.index.positionAt(entry) : 0;
+      const startOffset = entry >= 0 ? segment.index.offsetAt(entry) : segment.baseOffset;
+      let found: number | null = null;
+      scanBatches(
+        segment.fileDescriptor,
+        startPosition,
+        segment.sizeBytes,
+        startOffset,
+        { verifyCrc: false, chunkBytes: LOCATE_CHUNK_BYTES },
+        (batch) => {
+          if (batch.maxTimestamp < timestampMs) return false;
+          found = Math.max(batch.baseOffset, this.startOffset);
+          return true;
+        },
+      );
+      if (found !== null) return found;
+    }
+    return null;
+  }
+
+  /** OffsetsForLeaderEpoch: the largest epoch <= `epoch` and where it ends. */
+  endOffsetForEpoch(epoch: number): { epoch: number; endOffset: number } | undefined {
+    return this.epochs.endOffsetFor(epoch, this.logEndOffset);
+  }
+
+  /** fdatasync every segment written since the last flush, then move and persist the recovery point. */
+  flush(): Promise<void> {
+    return this.exclusive(() => this.flushNow());
+  }
+
+  /** Flushes when flush.ms has passed since the last flush and something is unflushed. */
+  async maybeFlush(): Promise<boolean> {
+    if (!this.hasUnflushedData()) return false;
+    if (this.clock.monotonicMs() - this.lastFlushMonotonicMs < this.currentConfig.flushMs) return false;
+    await this.flush();
+    return true;
+  }
+
+  /** Resolves when background work started so far (a flush.messages flush) has finished. */
+  idle(): Promise<void> {
+    return this.exclusive(async () => {});
+  }
+
+  /**
+   * Drops every batch at or after `offset` (replication truncates a diverged suffix). The cut
+   * falls on the boundary of the batch holding `offset`, so logEndOffset may end up below it.
+   */
+  truncateTo(offset: number): Promise<void> {
+    return this.exclusive(async () => {
+      invariant(offset >= 0, `truncate to negative offset ${offset}`);
+      if (offset >= this.logEndOffset) return;
+      this.logger.info("truncating log", { topic: this.topic, partition: this.partition, offset, logEndOffset: this.logEndOffset });
+      if (offset <= this.startOffset) {
+        this.truncateFullyAndStartAt(offset);
+      } else {
+        while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
+          this.deleteSegmentFiles(this.segments.pop() as LogSegment);
+        }
+        this.truncateSegmentAt(this.activeSegment, offset);
+      }
+      const end = this.logEndOffset;
+      this.indexStore.clearRange(suffixRange(KeyPrefix.OffsetIndex, this.partitionKey, end, Number.MAX_SAFE_INTEGER));
+      for (const epoch of this.epochs.truncateFromEnd(end))
+        this.indexStore.clearRange(suffixRange(KeyPrefix.LeaderEpoch, this.partitionKey, epoch, epoch + 1));
+      if (this.recoveryPoint.offset > end) this.recoveryPoint = this.endPoint();
+      if (this.hw > end) this.hw = end;
+      this.unflushedRecords = 0;
+      this.queueStateWrite();
+      await this.indexStore.drain();
+    });
+  }
+
+  /**
+   * Deletes whole segments older than retention.ms (by their largest timestamp) and, while
+   * the log exceeds retention.bytes, the oldest ones; never the active segment. Moves
+   * logStartOffset to the first remaining segment and persists it.
+   */
+  deleteRetainedSegments(nowMs: number): Promise<number> {
+    return this.exclusive(async () => {
+      const { retentionMs, retentionBytes } = this.currentConfig;
+      const candidates = this.segments.length - 1;
+      let byTime = 0;
+      if (retentionMs >= 0) {
+        while (byTime < candidates && nowMs - (this.segments[byTime] as LogSegment).maxTimestamp > retentionMs) byTime++;
+      }
+      let bySize = 0;
+      if (retentionBytes >= 0) {
+        let excess = this.sizeBytes - retentionBytes;
+        while (bySize < candidates && excess - (this.segments[bySize] as LogSegment).sizeBytes >= 0) {
+          excess -= (this.segments[bySize] as LogSegment).sizeBytes;
+          bySize++;
+        }
+      }
+      const count = Math.max(byTime, bySize);
+      if (count === 0) return 0;
+      const deleted = this.segments.splice(0, count);
+      const first = this.segments[0] as LogSegment;
+      this.startOffset = Math.max(this.startOffset, first.baseOffset);
+      for (const segment of deleted) {
+        this.logger.info("deleting segment by retention", {
+          topic: this.topic,
+          partition: this.partition,
+          baseOffset: segment.baseOffset,
+          maxTimestamp: segment.maxTimestamp,
+          sizeBytes: segment.sizeBytes,
+        });
+        this.deleteSegmentFiles(segment);
+      }
+      this.indexStore.clearRange(suffixRange(KeyPrefix.OffsetIndex, this.partitionKey, 0, first.baseOffset));
+      for (const epoch of this.epochs.truncateFromStart(this.startOffset))
+        this.indexStore.clearRange(suffixRange(KeyPrefix.LeaderEpoch, this.partitionKey, epoch, epoch + 1));
+      const earliest = this.epochs.all()[0];
+      if (earliest !== undefined) this.queueEpochWrite(earliest.epoch, earliest.startOffset);
+      if (this.recoveryPoint.segmentBase < first.baseOffset) {
+        this.recoveryPoint = { offset: first.baseOffset, segmentBase: first.baseOffset, position: 0 };
+      }
+      if (this.hw < this.startOffset) this.hw = this.startOffset;
+      this.queueStateWrite();
+      await this.indexStore.drain();
+      return count;
+    });
+  }
+
+  /** Flushes, writes the recovery point (the clean-shutdown marker: a restart scans nothing) and closes the files. */
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.closed) return;
+      await this.flushNow();
+      this.closed = true;
+      for (const segment of this.segments) segment.close();
+    });
+  }
+
+  /** Closes the files and removes them and every index key of this partition. */
+  delete(): Promise<void> {
+    return this.exclusive(async () => {
+      this.closed = true;
+      for (const segment of this.segments) this.deleteSegmentFiles(segment);
+      this.segments = [];
+      for (const prefix of [KeyPrefix.OffsetIndex, KeyPrefix.LeaderEpoch])
+        this.indexStore.clearRange(familyRange(prefix, this.partitionKey));
+      this.indexStore.clearRange({
+        gte: partitionStateKey(this.partitionKey),
+        lt: Buffer.concat([partitionStateKey(this.partitionKey), Buffer.from([0])]),
+      });
+      await this.indexStore.drain();
+    });
+  }
+
+  /** Rescans a segment and rewrites its index; used when an index entry is found wrong. */
+  rebuildSegmentIndex(segment: LogSegment): void {
+    this.stats.indexRebuildsTotal++;
+    segment.index.clear();
+    segment.bytesSinceIndexEntry = 0;
+    segment.maxTimestamp = -1;
+    const nextBase = this.segmentAfter(segment)?.baseOffset ?? Number.MAX_SAFE_INTEGER;
+    this.indexStore.clearRange(suffixRange(KeyPrefix.OffsetIndex, this.partitionKey, segment.baseOffset, nextBase));
+    const result = scanBatches(segment.fileDescriptor, 0, segment.sizeBytes, segment.baseOffset, { verifyCrc: false }, (batch) => {
+      this.indexBatch(segment, batch.baseOffset, batch.position, batch.sizeBytes, batch.maxTimestamp);
+      return false;
+    });
+    if (result.failure !== undefined) {
+      throw protocolError(
+        "KAFKA_STORAGE_ERROR",
+        `segment ${segment.path} is corrupt at byte ${result.failure.position}: ${result.failure.reason}`,
+        { path: segment.path },
+      );
+    }
+  }
+
+  // ---- internals ----
+
+  private checkOffsetInRange(offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < this.startOffset || offset > this.logEndOffset) {
+      throw protocolError(
+        "OFFSET_OUT_OF_RANGE",
+        `offset ${offset} is outside [${this.startOffset}, ${this.logEndOffset}] of ${this.topic}-${this.partition}`,
+        {
+          offset,
+          logStartOffset: this.startOffset,
+          logEndOffset: this.logEndOffset,
+        },
+      );
+    }
+  }
+
+  /** The segment that may hold `offset`: the last one whose base offset is <= it. */
+  private segmentIndexFor(offset: number): number {
+    let low = 0;
+    let high = this.segments.length - 1;
+    let found = 0;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      if ((this.segments[mid] as LogSegment).baseOffset <= offset) {
+        found = mid;
+        low = mid + 1;
+      } else high = mid - 1;
+    }
+    return found;
+  }
+
+  private segmentAfter(segment: LogSegment): LogSegment | undefined {
+    const i = this.segments.indexOf(segment);
+    return i < 0 ? undefined : this.segments[i + 1];
+  }
+
+  /** The batch holding `offset` (or the first batch after it), verifying the index entry it starts from. */
+  private locateBatch(offset: number): { segment: LogSegment; batch: ScannedBatch } | undefined {
+    for (let i = this.segmentIndexFor(offset); i < this.segments.length; i++) {
+      const segment = this.segments[i] as LogSegment;
+      let batch = this.locateInSegment(segment, offset);
+      if (batch === "index-wrong") {
+        this.logger.warn("index entry does not point at a batch; rebuilding the segment index", {
+          topic: this.topic,
+          partition: this.partition,
+          segment: segment.baseOffset,
+          offset,
+        });
+        this.rebuildSegmentIndex(segment);
+        batch = this.locateInSegment(segment, offset);
+        invariant(batch !== "index-wrong", "a rebuilt index is wrong");
+      }
+      if (batch !== undefined) return { segment, batch };
+    }
+    return undefined;
+  }
+
+  private locateInSegment(segment: LogSegment, offset: number): ScannedBatch | "index-wrong" | undefined {
+    if (offset >= segment.nextOffset) return undefined;
+    const entry = segment.index.floorByOffset(offset);
+    const startPosition = entry >= 0 ? segment.index.positionAt(entry) : 0;
+    const startOffset = entry >= 0 ? segment.index.offsetAt(entry) : segment.baseOffset;
+    if (startPosition >= segment.sizeBytes && segment.sizeBytes > 0) return "index-wrong";
+    let found: ScannedBatch | undefined;
+    let first = true;
+    let wrong = false;
+    const result = scanBatches(
+      segment.fileDescriptor,
+      startPosition,
+      segment.sizeBytes,
+      startOffset,
+      { verifyCrc: false, chunkBytes: LOCATE_CHUNK_BYTES },
+      (batch) => {
+        if (first && entry >= 0 && batch.baseOffset !== startOffset) {
+          wrong = true;
+          return true;
+        }
+        first = false;
+        if (batch.lastOffset < offset) return false;
+        found = batch;
+        return true;
+      },
+    );
+    if (wrong || (result.failure !== undefined && first && entry >= 0)) return "index-wrong";
+    if (result.failure !== undefined && found === undefined) {
+      throw protocolError(
+        "KAFKA_STORAGE_ERROR",
+        `segment ${segment.path} is corrupt at byte ${result.failure.position}: ${result.failure.reason}`,
+        { path: segment.path },
+      );
+    }
+    return found;
+  }
+
+  private indexBatch(segment: LogSegment, baseOffset: number, position: number, sizeBytes: number, maxTimestamp: number): void {
+    if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
+    if (segment.index.length === 0 || segment.bytesSinceIndexEntry >= this.currentConfig.indexIntervalBytes) {
+      if (segment.index.length === 0 || !this.indexStore.saturated) {
+        segment.index.add(baseOffset, position, segment.maxTimestamp);
+        this.indexStore.put(
+          suffixedKey(KeyPrefix.OffsetIndex, this.partitionKey, baseOffset),
+          encodeIndexValue(position, segment.maxTimestamp),
+        );
+        segment.bytesSinceIndexEntry = 0;
+      } else {
+        this.indexStore.droppedEntriesTotal++;
+      }
+    }
+    segment.bytesSinceIndexEntry += sizeBytes;
+  }
+
+  private maybeRoll(appendBytes: number, appendOffsets: number, nowMs: number): void {
+    const segment = this.activeSegment;
+    if (segment.sizeBytes === 0) return;
+    const full = segment.sizeBytes + appendBytes > Math.min(this.currentConfig.segmentBytes, SEGMENT_BYTES_MAX);
+    const old = nowMs - segment.rollStartMs >= this.currentConfig.segmentMs;
+    const offsetsFull = segment.nextOffset + appendOffsets - segment.baseOffset > RELATIVE_OFFSET_MAX;
+    if (!full && !old && !offsetsFull) return;
+    this.logger.debug("rolling segment", {
+      topic: this.topic,
+      partition: this.partition,
+      baseOffset: this.logEndOffset,
+      full,
+      old,
+      offsetsFull,
+    });
+    this.segments.push(LogSegment.create(this.dir, this.logEndOffset, nowMs));
+    this.stats.rolledSegmentsTotal++;
+  }
+
+  private hasUnflushedData(): boolean {
+    return this.unflushedRecords > 0 || this.segments.some((segment) => segment.dirty);
+  }
+
+  private scheduleBackgroundFlush(): void {
+    if (this.backgroundFlushScheduled) return;
+    this.backgroundFlushScheduled = true;
+    this.flush()
+      .catch((error: unknown) => this.logger.error("background flush failed", { topic: this.topic, partition: this.partition, error }))
+      .finally(() => {
+        this.backgroundFlushScheduled = false;
+      });
+  }
+
+  private async flushNow(): Promise<void> {
+    if (this.closed) return;
+    const end = this.endPoint();
+    this.unflushedRecords = 0;
+    this.lastFlushMonotonicMs = this.clock.monotonicMs();
+    const dirty = this.segments.filter((segment) => segment.dirty);
+    if (dirty.length > 0) {
+      await Promise.all(dirty.map((segment) => segment.sync()));
+      this.stats.flushesTotal++;
+    }
+    this.recoveryPoint = end;
+    this.queueStateWrite();
+    await this.indexStore.drain();
+  }
+
+  private endPoint(): RecoveryPoint {
+    const active = this.activeSegment;
+    return { offset: active.nextOffset, segmentBase: active.baseOffset, position: active.sizeBytes };
+  }
+
+  private queueStateWrite(): void {
+    const state = {
+      logStartOffset: this.startOffset,
+      recoveryOffset: this.recoveryPoint.offset,
+      recoverySegmentBase: this.recoveryPoint.segmentBase,
+      recoveryPosition: this.recoveryPoint.position,
+      highWatermark: this.hw,
+    };
+    this.indexStore.put(partitionStateKey(this.partitionKey), encodePartitionState(state));
+  }
+
+  private queueEpochWrite(epoch: number, startOffset: number): void {
+    const value = Buffer.allocUnsafe(8);
+    writeInt64(value, 0, startOffset);
+    this.indexStore.put(suffixedKey(KeyPrefix.LeaderEpoch, this.partitionKey, epoch), value);
+  }
+
+  /** Cuts `segment` at the batch holding `offset`; the caller has removed later segments. */
+  private truncateSegmentAt(segment: LogSegment, offset: number): void {
+    const batch = this.locateInSegment(segment, offset);
+    let position: number;
+    let nextOffset: number;
+    if (batch === undefined) {
+      position = segment.sizeBytes;
+      nextOffset = segment.nextOffset;
+    } else if (batch === "index-wrong") {
+      this.rebuildSegmentIndex(segment);
+      this.truncateSegmentAt(segment, offset);
+      return;
+    } else {
+      position = batch.position;
+      nextOffset = batch.baseOffset;
+    }
+    segment.truncateTo(position);
+    segment.nextOffset = Math.max(nextOffset, segment.baseOffset);
+    segment.index.truncateFrom(segment.nextOffset);
+    this.recomputeTail(segment);
+  }
+
+  /** Recomputes maxTimestamp and bytesSinceIndexEntry from the last index entry to the end. */
+  private recomputeTail(segment: LogSegment): void {
+    const last = segment.index.length - 1;
+    const startPosition = last >= 0 ? segment.index.positionAt(last) : 0;
+    segment.maxTimestamp = last >= 0 ? segment.index.maxTimestampAt(last) : -1;
+    segment.bytesSinceIndexEntry = 0;
+    scanBatches(
+      segment.fileDescriptor,
+      startPosition,
+      segment.sizeBytes,
+      last >= 0 ? segment.index.offsetAt(last) : segment.baseOffset,
+      { verifyCrc: false },
+      (batch) => {
+        if (batch.maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = batch.maxTimestamp;
+        segment.bytesSinceIndexEntry += batch.sizeBytes;
+        return false;
+      },
+    );
+  }
+
+  private truncateFullyAndStartAt(offset: number): void {
+    for (const segment of this.segments) this.deleteSegmentFiles(segment);
+    this.segments = [LogSegment.create(this.dir, offset, this.clock.nowMs())];
+    this.startOffset = offset;
+    this.recoveryPoint = this.endPoint();
+    this.indexStore.clearRange(familyRange(KeyPrefix.OffsetIndex, this.partitionKey));
+  }
+
+  private deleteSegmentFiles(segment: LogSegment): void {
+    segment.close();
+    try {
+      unlinkSync(segment.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    this.stats.deletedSegmentsTotal++;
+  }
+
+  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.operationTail.then(operation);
+    this.operationTail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+/** Length of the longest prefix of `buf` made of whole batches. */
+export function wholeBatchesLength(buf: Buffer): number {
+  let position = 0;
+  while (position + BATCH_LOG_OVERHEAD_BYTES <= buf.length) {
+    const size = batchSizeAt(buf, position);
+    if (size < BATCH_LOG_OVERHEAD_BYTES || position + size > buf.length) break;
+    position += size;
+  }
+  return position;
+}

@@ -1,0 +1,2 @@
+export * from "./node-process.js";
+export * from "./temp-dir.js";
