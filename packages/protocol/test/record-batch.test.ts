@@ -90,7 +90,10 @@ describe("RecordBatch v2", () => {
   });
 
   it("round-trips random records, with and without gzip", () => {
-    const header = fc.record({ key: fc.string({ maxLength: 8 }), value: fc.option(fc.uint8Array({ maxLength: 16 }).map((a) => Buffer.from(a))) });
+    const header = fc.record({
+      key: fc.string({ maxLength: 8 }),
+      value: fc.option(fc.uint8Array({ maxLength: 16 }).map((a) => Buffer.from(a))),
+    });
     const record = fc.record({
       key: fc.option(fc.uint8Array({ maxLength: 32 }).map((a) => Buffer.from(a))),
       value: fc.option(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a))),
@@ -98,23 +101,28 @@ describe("RecordBatch v2", () => {
       timestampMs: fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }),
     });
     fc.assert(
-      fc.property(fc.array(record, { minLength: 1, maxLength: 20 }), fc.boolean(), fc.integer({ min: 0, max: 2 ** 40 }), (records, gzip, base) => {
-        const batch = encodeRecordBatch(records, {
-          baseTimestampMs: 1_700_000_000_000,
-          compression: gzip ? CompressionType.Gzip : CompressionType.None,
-        });
-        setBatchBaseOffset(batch, 0, base);
-        expect(validateBatches(batch, limits)).to.have.length(1);
-        const decoded = decodeRecordBatch(batch).records;
-        expect(decoded.map((r) => r.offset)).to.deep.equal(records.map((_, i) => base + i));
-        decoded.forEach((r, i) => {
-          const want = records[i] as (typeof records)[number];
-          expect(r.key, `key ${i}`).to.deep.equal(want.key);
-          expect(r.value, `value ${i}`).to.deep.equal(want.value);
-          expect(r.timestampMs).to.equal(want.timestampMs);
-          expect(r.headers).to.deep.equal(want.headers);
-        });
-      }),
+      fc.property(
+        fc.array(record, { minLength: 1, maxLength: 20 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        (records, gzip, base) => {
+          const batch = encodeRecordBatch(records, {
+            baseTimestampMs: 1_700_000_000_000,
+            compression: gzip ? CompressionType.Gzip : CompressionType.None,
+          });
+          setBatchBaseOffset(batch, 0, base);
+          expect(validateBatches(batch, limits)).to.have.length(1);
+          const decoded = decodeRecordBatch(batch).records;
+          expect(decoded.map((r) => r.offset)).to.deep.equal(records.map((_, i) => base + i));
+          decoded.forEach((r, i) => {
+            const want = records[i] as (typeof records)[number];
+            expect(r.key, `key ${i}`).to.deep.equal(want.key);
+            expect(r.value, `value ${i}`).to.deep.equal(want.value);
+            expect(r.timestampMs).to.equal(want.timestampMs);
+            expect(r.headers).to.deep.equal(want.headers);
+          });
+        },
+      ),
       { numRuns: 200, seed: 42 },
     );
   });
@@ -140,23 +148,35 @@ describe("RecordBatch v2", () => {
   describe("refuses bad input with a clear error", () => {
     const good = () => encodeRecordBatch(sample, { baseTimestampMs: 1_700_000_000_000 });
     const cases: Array<[string, () => Buffer, string]> = [
-      ["a flipped byte in a record", () => {
-        const b = good();
-        b[b.length - 3] = (b[b.length - 3] as number) ^ 0xff;
-        return b;
-      }, "CORRUPT_MESSAGE"],
+      [
+        "a flipped byte in a record",
+        () => {
+          const b = good();
+          b[b.length - 3] = (b[b.length - 3] as number) ^ 0xff;
+          return b;
+        },
+        "CORRUPT_MESSAGE",
+      ],
       ["a truncated batch", () => good().subarray(0, 70), "CORRUPT_MESSAGE"],
       ["a header shorter than 61 bytes", () => good().subarray(0, 30), "CORRUPT_MESSAGE"],
-      ["a length below the header size", () => {
-        const b = good();
-        b.writeInt32BE(10, 8);
-        return b;
-      }, "CORRUPT_MESSAGE"],
-      ["magic 1", () => {
-        const b = good();
-        b.writeInt8(1, 16);
-        return b;
-      }, "UNSUPPORTED_VERSION"],
+      [
+        "a length below the header size",
+        () => {
+          const b = good();
+          b.writeInt32BE(10, 8);
+          return b;
+        },
+        "CORRUPT_MESSAGE",
+      ],
+      [
+        "magic 1",
+        () => {
+          const b = good();
+          b.writeInt8(1, 16);
+          return b;
+        },
+        "UNSUPPORTED_VERSION",
+      ],
       ["an empty buffer", () => Buffer.alloc(0), "INVALID_RECORD"],
       ["random bytes", () => Buffer.from(Array.from({ length: 200 }, (_, i) => (i * 37 + 11) & 0xff)), "CORRUPT_MESSAGE"],
     ];

@@ -1,5 +1,5 @@
 // The node's static configuration: every key, its default and its meaning, in one table
-// (docs/configuration.md is generated from it by `castle server configs`). Sources, highest
+// (docs/configuration.md is generated from it by scripts/gen-config-docs.mjs). Sources, highest
 // precedence first: command-line flags, CASTLE_* environment variables, the config file
 // (Java-properties style `key=value`), then defaults.
 

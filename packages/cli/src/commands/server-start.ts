@@ -47,20 +47,17 @@ export function registerServerStart(program: Command): void {
         `Castle node ${config.nodeId} (cluster ${node.clusterId}) serving clients on ${config.advertisedHost}:${node.clientPort}, ` +
           `metrics on http://${config.advertisedHost}:${node.httpPort}/metrics, data in ${config.dataDir}. Ctrl-C stops it.\n`,
       );
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        process.stdout.write(`${signal}: shutting down\n`);
-        node.close().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            process.stderr.write(`error: shutdown failed: ${(error as Error).message}\n`);
-            process.exit(1);
-          },
-        );
-      };
-      process.on("SIGINT", () => stop("SIGINT"));
-      process.on("SIGTERM", () => stop("SIGTERM"));
+      // The action resolves only when the node has shut down, so the CLI's exit path runs after it.
+      await new Promise<void>((resolve, reject) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          process.stdout.write(`${signal}: shutting down\n`);
+          node.close().then(resolve, (error: unknown) => reject(new Error(`shutdown failed: ${(error as Error).message}`)));
+        };
+        process.on("SIGINT", () => stop("SIGINT"));
+        process.on("SIGTERM", () => stop("SIGTERM"));
+      });
     });
 }

@@ -45,6 +45,9 @@ export class LogManager {
     const manager = new LogManager(dataDir, indexStore, clock, logger);
     for (const name of readdirSync(dataDir).sort()) {
       if (name === INDEX_DIR_NAME) continue;
+      // Files (the node's cluster-metadata.json, meta files) belong to other owners; only a
+      // directory that is not a partition is worth a warning.
+      if (!statSync(join(dataDir, name)).isDirectory()) continue;
       const parsed = parsePartitionDirName(name);
       if (parsed === undefined || !statSync(join(dataDir, name)).isDirectory()) {
         logger.warn("ignoring unknown entry in data dir", { name });

@@ -1,0 +1,39 @@
+// The command registry: every `castle` subcommand is attached here, one file per command.
+
+import type { Command } from "commander";
+import { registerClusterDescribe } from "./cluster-describe.js";
+import { registerConsume } from "./consume.js";
+import { registerLogDump } from "./log-dump.js";
+import { registerPerfConsume } from "./perf-consume.js";
+import { registerPerfProduce } from "./perf-produce.js";
+import { registerProduce } from "./produce.js";
+import { registerServerStart } from "./server-start.js";
+import { registerTopicAlter } from "./topic-alter.js";
+import { registerTopicCreate } from "./topic-create.js";
+import { registerTopicDelete } from "./topic-delete.js";
+import { registerTopicDescribe } from "./topic-describe.js";
+import { registerTopicList } from "./topic-list.js";
+
+export function registerCommands(program: Command): void {
+  registerServerStart(program);
+
+  const topic = program.command("topic").description("create, list, describe, alter and delete topics");
+  registerTopicCreate(topic);
+  registerTopicList(topic);
+  registerTopicDescribe(topic);
+  registerTopicAlter(topic);
+  registerTopicDelete(topic);
+
+  registerProduce(program);
+  registerConsume(program);
+
+  const cluster = program.command("cluster").description("inspect the cluster");
+  registerClusterDescribe(cluster);
+
+  const log = program.command("log").description("inspect log segment files");
+  registerLogDump(log);
+
+  const perf = program.command("perf").description("producer and consumer benchmarks");
+  registerPerfProduce(perf);
+  registerPerfConsume(perf);
+}

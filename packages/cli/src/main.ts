@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// The `castle` executable.
+
+import { run } from "./program.js";
+
+const code = await run(process.argv);
+process.exitCode = code;
+// Open handles (a grpc channel closing) must not keep a finished command alive.
+setTimeout(() => process.exit(code), 2000).unref();
