@@ -33,6 +33,10 @@ export function castleCliPath(): string {
 }
 
 export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
+  const level = options.overrides?.["log.level"];
+  if (level === "warn" || level === "error") {
+    return Promise.reject(new Error(`log.level=${level} hides the "node started" line this harness waits for; use info or debug`));
+  }
   const overrides = {
     "client.port": "0",
     "http.port": "0",
