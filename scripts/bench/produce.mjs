@@ -47,10 +47,6 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 function sampleRss(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
