@@ -5,9 +5,7 @@ import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type RunningNode, startNode } from "@castle/broker";
-import { silentLogger } from "@castle/common";
-import { TempDir } from "@castle/testkit";
+import { type RunningNode, startInProcessNode, TempDir } from "@castle/testkit";
 import { expect } from "chai";
 
 const PYTHON = "/usr/bin/python3";
@@ -34,18 +32,7 @@ describe("a Python client generated from proto/", function () {
       this.skip();
     }
     dir = new TempDir();
-    node = await startNode(
-      {
-        flags: {
-          "data.dir": dir.join("data"),
-          "client.port": "0",
-          "http.port": "0",
-          "listener.host": "127.0.0.1",
-          "advertised.host": "127.0.0.1",
-        },
-      },
-      { logger: silentLogger },
-    );
+    node = await startInProcessNode(dir.join("data"));
   });
 
   after(async () => {

@@ -138,7 +138,7 @@ describe("broker API over gRPC", function () {
         "bad CRC",
         () => {
           const b = batchOf(["a", "b"]);
-          b[b.length - 2] ^= 0x55;
+          b.writeUInt8(b.readUInt8(b.length - 2) ^ 0x55, b.length - 2);
           return produce("t", 0, b);
         },
         ErrorCode.CORRUPT_MESSAGE,

@@ -4,7 +4,7 @@
 import { type RunningNode, startNode } from "@castle/broker";
 import { silentLogger } from "@castle/common";
 import { type AdminClient, type BrokerClient, loadCastleProto } from "@castle/protocol";
-import { TempDir } from "@castle/testkit";
+import { loopbackNodeFlags, TempDir } from "@castle/testkit";
 import * as grpc from "@grpc/grpc-js";
 
 export interface Harness {
@@ -18,15 +18,7 @@ export interface Harness {
 }
 
 export async function startHarness(overrides: Record<string, string> = {}, dir = new TempDir()): Promise<Harness> {
-  const flags = (extra: Record<string, string>) => ({
-    "data.dir": dir.join("data"),
-    "client.port": "0",
-    "http.port": "0",
-    "listener.host": "127.0.0.1",
-    "advertised.host": "127.0.0.1",
-    ...overrides,
-    ...extra,
-  });
+  const flags = (extra: Record<string, string>) => loopbackNodeFlags(dir.join("data"), { ...overrides, ...extra });
   const proto = loadCastleProto();
   const connect = (port: number) => {
     const options = { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 };

@@ -2,13 +2,9 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { startNode } from "@castle/broker";
-import { silentLogger } from "@castle/common";
-import { TempDir } from "@castle/testkit";
+import { type RunningNode, startInProcessNode, TempDir } from "@castle/testkit";
 import { expect } from "chai";
 import { runCli } from "./run-cli.js";
-
-type RunningNode = Awaited<ReturnType<typeof startNode>>;
 
 describe("castle against a node", function () {
   this.timeout(30_000);
@@ -18,18 +14,7 @@ describe("castle against a node", function () {
 
   before(async () => {
     dir = new TempDir();
-    node = await startNode(
-      {
-        flags: {
-          "data.dir": dir.join("data"),
-          "client.port": "0",
-          "http.port": "0",
-          "listener.host": "127.0.0.1",
-          "advertised.host": "127.0.0.1",
-        },
-      },
-      { logger: silentLogger },
-    );
+    node = await startInProcessNode(dir.join("data"));
     const bootstrap = `127.0.0.1:${node.clientPort}`;
     cli = (args, stdin) => runCli(args, { stdin, env: { CASTLE_BOOTSTRAP: bootstrap } });
   });

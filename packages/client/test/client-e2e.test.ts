@@ -1,15 +1,11 @@
 // End to end against a real node started in-process on ephemeral ports.
 
-import { startNode } from "@castle/broker";
-import { silentLogger } from "@castle/common";
-import { TempDir } from "@castle/testkit";
+import { type RunningNode, startInProcessNode, TempDir } from "@castle/testkit";
 import { expect } from "chai";
 import { Admin } from "../src/admin/admin.js";
 import { Consumer, type ConsumerRecord } from "../src/consumer/consumer.js";
 import { partitionForKey } from "../src/producer/murmur2.js";
 import { Producer } from "../src/producer/producer.js";
-
-type RunningNode = Awaited<ReturnType<typeof startNode>>;
 
 describe("client against a node", function () {
   this.timeout(30_000);
@@ -20,18 +16,7 @@ describe("client against a node", function () {
 
   before(async () => {
     dir = new TempDir();
-    node = await startNode(
-      {
-        flags: {
-          "data.dir": dir.join("data"),
-          "client.port": "0",
-          "http.port": "0",
-          "listener.host": "127.0.0.1",
-          "advertised.host": "127.0.0.1",
-        },
-      },
-      { logger: silentLogger },
-    );
+    node = await startInProcessNode(dir.join("data"));
     bootstrap = `127.0.0.1:${node.clientPort}`;
     admin = new Admin({ bootstrap });
   });

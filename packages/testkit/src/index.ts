@@ -1,2 +1,3 @@
+export * from "./in-process-node.js";
 export * from "./node-process.js";
 export * from "./temp-dir.js";

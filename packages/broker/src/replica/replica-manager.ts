@@ -46,7 +46,8 @@ export class ReplicaManager {
 
   /** The storage config a topic's partitions run with: its overrides over the broker defaults. */
   logConfigFor(topic: TopicRecord): LogConfig {
-    const value = (name: string) => effectiveTopicConfigs(topic.configs, this.deps.config).find((c) => c.name === name)?.value;
+    const effective = new Map(effectiveTopicConfigs(topic.configs, this.deps.config).map((c) => [c.name, c.value]));
+    const value = (name: string) => effective.get(name);
     return {
       segmentBytes: value("segment.bytes") as number,
       segmentMs: value("segment.ms") as number,
