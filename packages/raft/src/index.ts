@@ -1,1 +1,11 @@
+export * from "./core/conf-change.js";
+export * from "./core/memory-raft-storage.js";
+export * from "./core/raft-core.js";
 export * from "./core/types.js";
+export * from "./node/raft-node.js";
+export * from "./node/raft-node-metrics.js";
+export * from "./storage/leveldb-raft-storage.js";
+export { RAFT_STORAGE_FORMAT_VERSION, RaftKeyPrefix } from "./storage/raft-storage-codec.js";
+export * from "./transport/grpc-raft-transport.js";
+export * from "./transport/raft-transport.js";
+export * from "./transport/raft-wire-codec.js";

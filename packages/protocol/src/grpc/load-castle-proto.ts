@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { ProtoGrpcType as AdminProto } from "../generated/admin.js";
 import type { ProtoGrpcType as BrokerProto } from "../generated/broker.js";
+import type { ProtoGrpcType as RaftProto } from "../generated/raft.js";
 
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -17,7 +18,7 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   arrays: true,
 };
 
-export const PROTO_FILES = ["castle/v1/records.proto", "castle/v1/broker.proto", "castle/v1/admin.proto"] as const;
+export const PROTO_FILES = ["castle/v1/records.proto", "castle/v1/broker.proto", "castle/v1/admin.proto", "castle/v1/raft.proto"] as const;
 
 /** The repository's proto/ directory (the one source of truth for the wire). */
 export function protoRoot(): string {
@@ -29,11 +30,11 @@ export function protoRoot(): string {
   throw new Error(`cannot find proto/castle/v1 near ${fileURLToPath(import.meta.url)}`);
 }
 
-export type CastleProto = BrokerProto & AdminProto;
+export type CastleProto = BrokerProto & AdminProto & RaftProto;
 
 let cached: CastleProto | undefined;
 
-/** The loaded package object: `castle.v1.Broker`, `castle.v1.Admin` (clients and service definitions). */
+/** The loaded package object: `castle.v1.Broker`, `castle.v1.Admin`, `castle.v1.Raft` (clients and service definitions). */
 export function loadCastleProto(): CastleProto {
   if (cached) return cached;
   const definition = protoLoader.loadSync([...PROTO_FILES], { ...PROTO_LOADER_OPTIONS, includeDirs: [protoRoot()] });

@@ -107,7 +107,7 @@ export interface AppendRequest extends MessageBase {
 export interface AppendResponse extends MessageBase {
   readonly type: "append-response";
   readonly success: boolean;
-  /** On success: the follower's last index matching the leader. */
+  /** On success: the follower's last index matching the leader. On rejection: the prevLogIndex it rejected (lets the leader drop stale rejections). */
   readonly matchIndex: number;
   /** On rejection: fast back-off hint (§5.3 optimisation): the follower's best guess of the conflict point. */
   readonly rejectHintIndex: number;
@@ -188,4 +188,90 @@ export interface RaftConfig {
   readonly inflightAppendsMax: number;
   readonly snapshotChunkBytes: number;
   readonly random: Random;
+  /** Pending ReadIndex requests a leader holds (§6.4); more are refused with "read-queue-full". Default 1024. */
+  readonly readRequestsMax?: number;
+  /** Bytes of proposed-but-uncommitted entry data a leader holds; more are refused with "proposal-bytes-full". Default 64 MiB. */
+  readonly uncommittedBytesMax?: number;
+}
+
+// ---- What the core's methods return (RaftCore) ----
+
+/** Why the core refused a request. All are retriable against `leaderId` or later. */
+export type RefusalReason =
+  | "not-leader"
+  | "transfer-in-progress"
+  | "conf-change-pending"
+  | "invalid-conf-change"
+  | "proposal-bytes-full"
+  | "read-queue-full"
+  | "duplicate-request"
+  | "unknown-node";
+
+export interface Refusal {
+  readonly ok: false;
+  readonly reason: RefusalReason;
+  /** The leader this node knows of (NO_NODE if none): where to retry. */
+  readonly leaderId: RaftNodeId;
+}
+
+/** The entry was appended to the leader's log at (index, term); it is committed once it appears in committedEntries. */
+export type ProposeResult = { readonly ok: true; readonly index: number; readonly term: number } | Refusal;
+
+/** Accepted: a ReadState with this requestId appears in a later Ready once leadership is confirmed. */
+export type ReadIndexResult = { readonly ok: true } | Refusal;
+
+/** Accepted: the leader stops taking proposals and hands over, or aborts after an election timeout. */
+export type TransferResult = { readonly ok: true } | Refusal;
+
+export interface RaftCoreOptions {
+  /** Index the state machine has applied (restored) on restart; default: storage.firstIndex() - 1 (the snapshot). */
+  readonly applied?: number;
+}
+
+/** How the leader sends to one peer: probe (one append at a time), replicate (pipelined), snapshot (sending chunks). */
+export type ProgressState = "probe" | "replicate" | "snapshot";
+
+export interface PeerProgress {
+  readonly id: RaftNodeId;
+  readonly matchIndex: number;
+  readonly nextIndex: number;
+  readonly state: ProgressState;
+  /** Append messages sent but not yet acknowledged. */
+  readonly inflight: number;
+  readonly recentActive: boolean;
+  readonly isObserver: boolean;
+  /** In "snapshot" state: the snapshot's index and the next byte offset to send. */
+  readonly pendingSnapshotIndex: number;
+  readonly snapshotOffset: number;
+}
+
+export interface RaftCounters {
+  /** Inbound messages ignored: stale term, unknown sender, out-of-place type, stale response. */
+  readonly messagesDropped: number;
+  readonly messagesReceived: number;
+  readonly messagesSent: number;
+  readonly proposalsRefused: number;
+  readonly electionsStarted: number;
+  readonly snapshotsSent: number;
+  readonly snapshotsRestored: number;
+}
+
+export interface RaftStatus {
+  readonly id: RaftNodeId;
+  readonly term: number;
+  readonly vote: RaftNodeId;
+  readonly role: Role;
+  readonly leaderId: RaftNodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  /** Membership as of the applied index. */
+  readonly confState: ConfState;
+  /** Leader only (empty otherwise); includes the leader itself. */
+  readonly progress: readonly PeerProgress[];
+  /** Leader only: the transfer target, NO_NODE if none. */
+  readonly leadTransferee: RaftNodeId;
+  readonly pendingReadRequests: number;
+  readonly counters: RaftCounters;
 }

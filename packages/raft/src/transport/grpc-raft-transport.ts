@@ -1,0 +1,319 @@
+// RaftTransport over gRPC (castle.v1.Raft/Step). One server per node; one client per peer from
+// an address book. Outbound messages wait in a bounded queue per peer and leave in batches,
+// one Step call in flight per peer, so a peer sees our messages in the order we sent them.
+// A failed call drops its batch (Raft retransmits) and reports the peer unreachable.
+// Inbound batches are validated as a whole before anything reaches the handler.
+
+import { type Clock, type Logger, silentLogger, systemClock } from "@castle/common";
+import { loadCastleProto, type RaftClient, type RaftHandlers, type RaftStepRequest, type WireRaftMessageInput } from "@castle/protocol";
+import * as grpc from "@grpc/grpc-js";
+import { Counter, type Registry } from "prom-client";
+import type { Message, RaftNodeId } from "../core/types.js";
+import type { RaftMessageHandler, RaftTransport, RaftUnreachableHandler } from "./raft-transport.js";
+import { DEFAULT_RAFT_WIRE_LIMITS, messageFromWire, messageToWire, type RaftWireLimits } from "./raft-wire-codec.js";
+
+export interface GrpcRaftTransportOptions {
+  readonly id: RaftNodeId;
+  /** Where to listen; port 0 picks a free port (see `port`). */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** Address book: node id -> "host:port". Peers can be added later with setPeer. */
+  readonly peers: Readonly<Record<number, string>>;
+  /** Messages waiting for one peer; beyond this, new messages to that peer are dropped. */
+  readonly outboundMessagesMax?: number;
+  /** Messages in one Step call. */
+  readonly batchMessagesMax?: number;
+  /** Approximate payload bytes in one Step call (a single larger message still goes alone). */
+  readonly batchBytesMax?: number;
+  /** Deadline of one Step call. */
+  readonly rpcTimeoutMs?: number;
+  /** Upper bound of the reconnect back-off to a peer that went away. */
+  readonly reconnectBackoffMsMax?: number;
+  /** Largest Step request accepted (gRPC receive limit). */
+  readonly requestBytesMax?: number;
+  readonly limits?: Partial<RaftWireLimits>;
+}
+
+export interface GrpcRaftTransportDependencies {
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Counters are registered here when given (one transport per registry). */
+  readonly metricsRegistry?: Registry;
+}
+
+export type TransportDropReason = "queue_full" | "unknown_peer" | "send_failed" | "closed";
+export type TransportRejectReason = "malformed" | "misaddressed" | "no_handler";
+
+export interface TransportStats {
+  sentMessages: number;
+  sentBatches: number;
+  receivedMessages: number;
+  dropped: Record<TransportDropReason, number>;
+  rejected: Record<TransportRejectReason, number>;
+}
+
+export const DEFAULT_OUTBOUND_MESSAGES_MAX = 4_096;
+export const DEFAULT_BATCH_MESSAGES_MAX = 512;
+export const DEFAULT_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+export const DEFAULT_RPC_TIMEOUT_MS = 5_000;
+export const DEFAULT_REQUEST_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Rough wire size of a message, for batching only. */
+function approximateBytes(message: Message): number {
+  let bytes = 64;
+  if (message.type === "append") for (const e of message.entries) bytes += e.data.byteLength + 32;
+  else if (message.type === "snapshot") bytes += message.chunk.byteLength;
+  return bytes;
+}
+
+interface Peer {
+  address: string;
+  client: RaftClient | undefined;
+  queue: Message[];
+  inflight: boolean;
+}
+
+export class GrpcRaftTransport implements RaftTransport {
+  private readonly peers = new Map<RaftNodeId, Peer>();
+  private messageHandler: RaftMessageHandler | undefined;
+  private unreachableHandler: RaftUnreachableHandler | undefined;
+  private flushScheduled = false;
+  private closed = false;
+  private readonly limits: RaftWireLimits;
+  private readonly outboundMessagesMax: number;
+  private readonly batchMessagesMax: number;
+  private readonly batchBytesMax: number;
+  private readonly rpcTimeoutMs: number;
+  private readonly reconnectBackoffMsMax: number;
+  private readonly requestBytesMax: number;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly droppedCounter: Counter<"reason">;
+  private readonly rejectedCounter: Counter<"reason">;
+  private readonly sentCounter: Counter;
+  readonly stats: TransportStats = {
+    sentMessages: 0,
+    sentBatches: 0,
+    receivedMessages: 0,
+    dropped: { queue_full: 0, unknown_peer: 0, send_failed: 0, closed: 0 },
+    rejected: { malformed: 0, misaddressed: 0, no_handler: 0 },
+  };
+
+  private constructor(
+    readonly id: RaftNodeId,
+    private readonly server: grpc.Server,
+    /** The bound port (useful with listen.port 0). */
+    readonly port: number,
+    options: GrpcRaftTransportOptions,
+    dependencies: GrpcRaftTransportDependencies,
+  ) {
+    this.limits = { ...DEFAULT_RAFT_WIRE_LIMITS, ...options.limits };
+    this.outboundMessagesMax = options.outboundMessagesMax ?? DEFAULT_OUTBOUND_MESSAGES_MAX;
+    this.batchMessagesMax = options.batchMessagesMax ?? DEFAULT_BATCH_MESSAGES_MAX;
+    this.batchBytesMax = options.batchBytesMax ?? DEFAULT_BATCH_BYTES_MAX;
+    this.rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
+    this.reconnectBackoffMsMax = options.reconnectBackoffMsMax ?? 1_000;
+    this.requestBytesMax = options.requestBytesMax ?? DEFAULT_REQUEST_BYTES_MAX;
+    this.logger = (dependencies.logger ?? silentLogger).child({ component: "raft-transport", nodeId: id });
+    this.clock = dependencies.clock ?? systemClock;
+    const registers = dependencies.metricsRegistry ? [dependencies.metricsRegistry] : [];
+    this.sentCounter = new Counter({ name: "castle_raft_transport_sent_messages_total", help: "Raft messages sent to peers", registers });
+    this.droppedCounter = new Counter({
+      name: "castle_raft_transport_dropped_messages_total",
+      help: "Outbound Raft messages dropped, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.rejectedCounter = new Counter({
+      name: "castle_raft_transport_rejected_messages_total",
+      help: "Inbound Raft messages refused before reaching the core, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const [peerId, address] of Object.entries(options.peers)) this.setPeer(Number(peerId), address);
+  }
+
+  /** Binds the server and returns a transport ready to send and receive. */
+  static async start(options: GrpcRaftTransportOptions, dependencies: GrpcRaftTransportDependencies = {}): Promise<GrpcRaftTransport> {
+    const requestBytesMax = options.requestBytesMax ?? DEFAULT_REQUEST_BYTES_MAX;
+    const server = new grpc.Server({ "grpc.max_receive_message_length": requestBytesMax, "grpc.max_send_message_length": -1 });
+    const target = `${options.listen.host}:${options.listen.port}`;
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(new Error(`cannot listen for Raft peers on ${target}: ${error.message}`)) : resolve(bound),
+      ),
+    );
+    const transport = new GrpcRaftTransport(options.id, server, port, options, dependencies);
+    const handlers: RaftHandlers = { Step: (call, callback) => transport.handleStep(call.request, callback) };
+    server.addService(loadCastleProto().castle.v1.Raft.service, handlers);
+    return transport;
+  }
+
+  /** Adds or re-points a peer (membership changes, address changes). */
+  setPeer(peerId: RaftNodeId, address: string): void {
+    const existing = this.peers.get(peerId);
+    if (existing?.address === address) return;
+    existing?.client?.close();
+    this.peers.set(peerId, { address, client: undefined, queue: existing?.queue ?? [], inflight: false });
+  }
+
+  removePeer(peerId: RaftNodeId): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    peer.client?.close();
+    this.drop("closed", peer.queue.length);
+    this.peers.delete(peerId);
+  }
+
+  peerAddress(peerId: RaftNodeId): string | undefined {
+    return this.peers.get(peerId)?.address;
+  }
+
+  onMessage(handler: RaftMessageHandler): void {
+    this.messageHandler = handler;
+  }
+
+  onUnreachable(handler: RaftUnreachableHandler): void {
+    this.unreachableHandler = handler;
+  }
+
+  send(message: Message): void {
+    if (this.closed) {
+      this.drop("closed", 1);
+      return;
+    }
+    const peer = this.peers.get(message.to);
+    if (!peer) {
+      this.drop("unknown_peer", 1);
+      this.logger.debug("no address for peer; message dropped", { peer: message.to, type: message.type });
+      this.unreachableHandler?.(message.to);
+      return;
+    }
+    if (peer.queue.length >= this.outboundMessagesMax) {
+      this.drop("queue_full", 1);
+      return;
+    }
+    peer.queue.push(message);
+    // Messages queued in the same turn of the event loop (one Ready) leave in one batch.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        for (const [peerId, p] of this.peers) this.maybeFlush(peerId, p);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const peer of this.peers.values()) {
+      this.drop("closed", peer.queue.length);
+      peer.queue = [];
+      peer.client?.close();
+    }
+    await new Promise<void>((resolve) => {
+      this.server.tryShutdown(() => resolve());
+      // Peers' in-flight calls must not hold us up for long.
+      setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 500).unref();
+    });
+  }
+
+  private drop(reason: TransportDropReason, count: number): void {
+    if (count === 0) return;
+    this.stats.dropped[reason] += count;
+    this.droppedCounter.inc({ reason }, count);
+  }
+
+  private clientFor(peer: Peer): RaftClient {
+    if (!peer.client) {
+      const Client = loadCastleProto().castle.v1.Raft;
+      peer.client = new Client(peer.address, grpc.credentials.createInsecure(), {
+        "grpc.max_send_message_length": -1,
+        "grpc.max_receive_message_length": -1,
+        "grpc.initial_reconnect_backoff_ms": Math.min(100, this.reconnectBackoffMsMax),
+        "grpc.max_reconnect_backoff_ms": this.reconnectBackoffMsMax,
+      });
+    }
+    return peer.client;
+  }
+
+  private maybeFlush(peerId: RaftNodeId, peer: Peer): void {
+    if (this.closed || peer.inflight || peer.queue.length === 0) return;
+    let bytes = 0;
+    let count = 0;
+    while (count < peer.queue.length && count < this.batchMessagesMax) {
+      const next = peer.queue[count];
+      if (!next) break;
+      const size = approximateBytes(next);
+      if (count > 0 && bytes + size > this.batchBytesMax) break;
+      bytes += size;
+      count++;
+    }
+    const batch = peer.queue.splice(0, count);
+    const messages: WireRaftMessageInput[] = batch.map(messageToWire);
+    peer.inflight = true;
+    const client = this.clientFor(peer);
+    client.Step({ from: this.id, to: peerId, messages }, { deadline: new Date(this.clock.nowMs() + this.rpcTimeoutMs) }, (error) => {
+      peer.inflight = false;
+      if (this.peers.get(peerId) !== peer) return;
+      if (error) {
+        this.drop("send_failed", batch.length);
+        this.logger.debug("send to peer failed", { peer: peerId, address: peer.address, error: error.message });
+        if (!this.closed) this.unreachableHandler?.(peerId);
+      } else {
+        this.stats.sentMessages += batch.length;
+        this.stats.sentBatches += 1;
+        this.sentCounter.inc(batch.length);
+      }
+      this.maybeFlush(peerId, peer);
+    });
+  }
+
+  private handleStep(request: RaftStepRequest, callback: grpc.sendUnaryData<{ accepted: number }>): void {
+    const refuse = (reason: TransportRejectReason, details: string, count: number): void => {
+      this.stats.rejected[reason] += count;
+      this.rejectedCounter.inc({ reason }, count);
+      this.logger.warn("refused inbound Raft batch", { reason, details, from: request.from });
+      callback({ code: grpc.status.INVALID_ARGUMENT, details });
+    };
+    const count = request.messages.length;
+    if (this.closed) {
+      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.id} is shutting down` });
+      return;
+    }
+    if (request.to !== this.id) {
+      refuse("misaddressed", `batch is for node ${request.to}, this is node ${this.id}`, count);
+      return;
+    }
+    if (count > this.batchMessagesMax) {
+      refuse("malformed", `batch of ${count} messages exceeds the ${this.batchMessagesMax} allowed`, count);
+      return;
+    }
+    const decoded: Message[] = [];
+    for (const [i, wire] of request.messages.entries()) {
+      if (wire.from !== request.from || wire.to !== request.to) {
+        refuse("misaddressed", `messages[${i}] is from ${wire.from} to ${wire.to}, batch is from ${request.from} to ${request.to}`, count);
+        return;
+      }
+      const result = messageFromWire(wire, this.limits);
+      if (!result.ok) {
+        refuse("malformed", `messages[${i}]: ${result.reason}`, count);
+        return;
+      }
+      decoded.push(result.message);
+    }
+    const handler = this.messageHandler;
+    if (!handler) {
+      this.stats.rejected.no_handler += count;
+      this.rejectedCounter.inc({ reason: "no_handler" }, count);
+      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.id} is not ready for Raft messages` });
+      return;
+    }
+    this.stats.receivedMessages += count;
+    for (const message of decoded) handler(message);
+    callback(null, { accepted: count });
+  }
+}
