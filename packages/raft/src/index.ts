@@ -1,3 +1,4 @@
+export * from "./core/bootstrap-snapshot.js";
 export * from "./core/conf-change.js";
 export * from "./core/memory-raft-storage.js";
 export * from "./core/raft-core.js";

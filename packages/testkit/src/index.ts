@@ -1,3 +1,4 @@
 export * from "./in-process-node.js";
 export * from "./node-process.js";
+export * from "./sim/index.js";
 export * from "./temp-dir.js";

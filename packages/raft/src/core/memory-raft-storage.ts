@@ -11,7 +11,11 @@ const EMPTY_CONF_STATE: ConfState = { voters: [], observers: [] };
 
 export interface MemoryRaftStorageInit {
   readonly hardState?: HardState;
-  /** Bootstrap membership (when there is no snapshot, or to override the snapshot's). */
+  /**
+   * Membership when there is no snapshot (or to override the snapshot's). Only for a cluster
+   * whose membership never grows (tests): a cluster that may add members must start from
+   * bootstrapSnapshot(), or a joiner never learns the initial members.
+   */
   readonly confState?: ConfState;
   readonly snapshot?: Snapshot;
   /** Must start at snapshot index + 1 (or 1 without a snapshot) and be contiguous. */

@@ -877,6 +877,13 @@ export class RaftCore {
 
   /** Applies one committed membership change (§4.1: takes effect when applied here). */
   private applyConfChange(change: ConfChange): void {
+    // An empty configuration here means this node never learned the cluster's initial members
+    // (see bootstrap-snapshot.ts); applying "add X" would make X a quorum of one.
+    invariant(
+      this.conf.voters.length > 0 || this.conf.observers.length > 0,
+      () =>
+        `node ${this.id} is applying ${change.type} ${change.nodeId} to an empty configuration: it missed the cluster's bootstrap membership; bootstrap clusters with bootstrapSnapshot()`,
+    );
     const voters = this.conf.voters.filter((id) => id !== change.nodeId);
     const observers = this.conf.observers.filter((id) => id !== change.nodeId);
     if (change.type === "addVoter") voters.push(change.nodeId);

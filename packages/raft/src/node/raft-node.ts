@@ -38,7 +38,10 @@ export interface RaftStateMachine {
   apply(entries: readonly Entry[]): Promise<void> | void;
   /** The state as of the last applied entry (the driver records which index that is). */
   snapshot(): Promise<Uint8Array>;
-  /** Replaces the whole state with a snapshot's (on start, or one sent by the leader). */
+  /**
+   * Replaces the whole state with a snapshot's (on start, or one sent by the leader). Empty
+   * data is the bootstrap snapshot (see bootstrap-snapshot.ts): reset to the initial state.
+   */
   restore(data: Uint8Array): Promise<void>;
 }
 

@@ -19,8 +19,9 @@
 
 import { invariant, type Logger, silentLogger } from "@castle/common";
 import { ClassicLevel } from "classic-level";
+import { bootstrapSnapshot } from "../core/bootstrap-snapshot.js";
 import { MemoryRaftStorage } from "../core/memory-raft-storage.js";
-import type { ConfState, Entry, HardState, RaftLogStorage, Ready, Snapshot } from "../core/types.js";
+import { type ConfState, type Entry, type HardState, NO_NODE, type RaftLogStorage, type Ready, type Snapshot } from "../core/types.js";
 import {
   CorruptValueError,
   decodeConfState,
@@ -230,10 +231,10 @@ async function recover(db: Db, dir: string, options: LevelDbRaftStorageOptions, 
       dir,
     );
   }
-  const hardState = await read(RaftKeyPrefix.HardState, decodeHardState);
+  let hardState = await read(RaftKeyPrefix.HardState, decodeHardState);
   let confState = await read(RaftKeyPrefix.ConfState, decodeConfState);
-  const snapshot = await read(RaftKeyPrefix.Snapshot, decodeSnapshot);
-  const compacted = snapshot?.meta.index ?? 0;
+  let snapshot = await read(RaftKeyPrefix.Snapshot, decodeSnapshot);
+  let compacted = snapshot?.meta.index ?? 0;
   const commit = hardState?.commit ?? 0;
   const policy = options.corruptTailPolicy ?? "refuse";
 
@@ -290,7 +291,13 @@ async function recover(db: Db, dir: string, options: LevelDbRaftStorageOptions, 
     ops.push({ type: "put", key: singletonKey(RaftKeyPrefix.FormatVersion), value: encodeFormatVersion(RAFT_STORAGE_FORMAT_VERSION) });
   const empty = hardState === undefined && snapshot === undefined && entries.length === 0 && confState === undefined;
   if (empty && options.bootstrap) {
-    confState = options.bootstrap;
+    // A new cluster starts from a snapshot holding its membership (see bootstrap-snapshot.ts).
+    snapshot = bootstrapSnapshot(options.bootstrap);
+    confState = snapshot.meta.confState;
+    hardState = { term: snapshot.meta.term, vote: NO_NODE, commit: snapshot.meta.index };
+    compacted = snapshot.meta.index;
+    ops.push({ type: "put", key: singletonKey(RaftKeyPrefix.Snapshot), value: encodeSnapshot(snapshot) });
+    ops.push({ type: "put", key: singletonKey(RaftKeyPrefix.HardState), value: encodeHardState(hardState) });
     ops.push({ type: "put", key: singletonKey(RaftKeyPrefix.ConfState), value: encodeConfState(confState) });
     logger.info("bootstrapped Raft storage", { voters: confState.voters, observers: confState.observers });
   }

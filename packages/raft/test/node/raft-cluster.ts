@@ -26,10 +26,15 @@ export class ListStateMachine implements RaftStateMachine {
     return new TextEncoder().encode(JSON.stringify({ items: this.items, lastApplied: this.lastApplied }));
   }
   async restore(data: Uint8Array): Promise<void> {
+    this.restores++;
+    if (data.length === 0) {
+      this.items = [];
+      this.lastApplied = 0;
+      return;
+    }
     const state = JSON.parse(new TextDecoder().decode(data)) as { items: string[]; lastApplied: number };
     this.items = state.items;
     this.lastApplied = state.lastApplied;
-    this.restores++;
   }
 }
 

@@ -28,13 +28,14 @@ describe("LevelDbRaftStorage", () => {
 
   const reopen = (storage: LevelDbRaftStorage): Promise<LevelDbRaftStorage> => storage.close().then(() => LevelDbRaftStorage.open(dir));
 
-  it("starts empty, or with the bootstrap membership", async () => {
+  it("bootstraps a new cluster from a snapshot holding its membership, once", async () => {
     const storage = await LevelDbRaftStorage.open(dir, { bootstrap: { voters: [1, 2, 3], observers: [4] } });
-    expect(storage.firstIndex()).to.equal(1);
-    expect(storage.lastIndex()).to.equal(0);
-    expect(storage.term(0)).to.equal(0);
+    expect(storage.firstIndex(), "the log starts after the bootstrap snapshot").to.equal(2);
+    expect(storage.lastIndex()).to.equal(1);
+    expect(storage.term(1)).to.equal(1);
+    expect(storage.snapshot()?.meta).to.deep.equal({ index: 1, term: 1, confState: { voters: [1, 2, 3], observers: [4] } });
     expect(storage.initialState()).to.deep.equal({
-      hardState: { term: 0, vote: 0, commit: 0 },
+      hardState: { term: 1, vote: 0, commit: 1 },
       confState: { voters: [1, 2, 3], observers: [4] },
     });
     const again = await reopen(storage);
