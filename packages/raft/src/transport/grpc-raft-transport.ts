@@ -41,7 +41,7 @@ export interface GrpcRaftTransportDependencies {
 }
 
 export type TransportDropReason = "queue_full" | "unknown_peer" | "send_failed" | "closed";
-export type TransportRejectReason = "malformed" | "misaddressed" | "no_handler";
+export type TransportRejectReason = "malformed" | "misaddressed" | "unknown_sender" | "no_handler";
 
 export interface TransportStats {
   sentMessages: number;
@@ -95,7 +95,7 @@ export class GrpcRaftTransport implements RaftTransport {
     sentBatches: 0,
     receivedMessages: 0,
     dropped: { queue_full: 0, unknown_peer: 0, send_failed: 0, closed: 0 },
-    rejected: { malformed: 0, misaddressed: 0, no_handler: 0 },
+    rejected: { malformed: 0, misaddressed: 0, unknown_sender: 0, no_handler: 0 },
   };
 
   private constructor(
@@ -286,6 +286,12 @@ export class GrpcRaftTransport implements RaftTransport {
     }
     if (request.to !== this.id) {
       refuse("misaddressed", `batch is for node ${request.to}, this is node ${this.id}`, count);
+      return;
+    }
+    // A sender outside the address book could not be answered anyway; its messages (a stray
+    // or misconfigured node, or a node removed from the cluster) never reach the core.
+    if (!this.peers.has(request.from)) {
+      refuse("unknown_sender", `node ${request.from} is not a known peer of node ${this.id}`, count);
       return;
     }
     if (count > this.batchMessagesMax) {

@@ -98,6 +98,18 @@ describe("raft core: election", () => {
       expect(core.status()).to.include({ term: 1, vote: 0 });
     });
 
+    it("answers a stale-term append with its own term and changes nothing (the old leader then steps down)", () => {
+      const core = follower([entry(1, 1), entry(2, 3)], 3);
+      core.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [entry(2, 2)], commit: 2 });
+      const ready = core.ready();
+      core.advance(ready);
+      expect(ready.entries, "nothing appended").to.deep.equal([]);
+      expect(ready.hardState, "term and commit untouched").to.equal(undefined);
+      const answer = ready.messages.find((m) => m.type === "append-response");
+      expect(answer, "a reply carrying the newer term").to.include({ to: 2, term: 3, success: false });
+      expect(core.status()).to.include({ term: 3, commit: 0, lastIndex: 2 });
+    });
+
     it("ignores odd input instead of throwing", () => {
       const core = follower([], 1);
       core.step(voteRequest({ to: 9 }));

@@ -195,6 +195,20 @@ describe("GrpcRaftTransport", () => {
     expect(error?.details).to.match(/for node 7, this is node 2/);
   });
 
+  it("refuses messages from a node that is not a known peer", async () => {
+    const [, b] = await pair();
+    const received: Message[] = [];
+    b.onMessage((m) => received.push(m));
+    const stranger = { ...messageToWire(everyMessage[2] as Message), from: 42 };
+    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+      rawClient(b.port).Step({ from: 42, to: 2, messages: [stranger] }, (e) => resolve(e)),
+    );
+    expect(error?.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(error?.details).to.match(/node 42 is not a known peer of node 2/);
+    expect(b.stats.rejected.unknown_sender).to.equal(1);
+    expect(received, "nothing from a stranger reaches the core").to.deep.equal([]);
+  });
+
   it("reports an unreachable peer and drops what it could not send", async () => {
     const a = await GrpcRaftTransport.start({
       id: 1,
