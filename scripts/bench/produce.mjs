@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 // npm run bench:produce [-- --records N --profile]
 // One node (a child process), one producer in this process, acks=1, 100-byte and 1 KiB
 // records. Prints records/s, MB/s, p50/p99 send latency, the node's peak RSS, and ratios to
@@ -8,9 +8,12 @@ import { execFile } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { Admin } from "@castle/client";
+import { encodeRecordBatch, loadCastleProto } from "@castle/protocol";
 import { castleCliPath, startNodeProcess } from "@castle/testkit";
+import * as grpc from "@grpc/grpc-js";
 
 const { values: args } = parseArgs({
   options: {
@@ -97,6 +100,53 @@ async function run(bootstrap, topic, count, recordBytes) {
   };
 }
 
+// 1 MiB Produce calls, 4 in flight, straight from grpc-js: against a server that does nothing
+// (the transport's ceiling here) and against the Castle node (the same calls, appended).
+async function rawProduceCalls(port, topic, calls = 200, parallel = 4) {
+  const proto = loadCastleProto();
+  const client = new proto.castle.v1.Broker(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    "grpc.max_send_message_length": -1,
+    "grpc.max_receive_message_length": -1,
+  });
+  const batch = encodeRecordBatch(
+    Array.from({ length: 1024 }, () => ({ value: Buffer.alloc(1024, 5) })),
+    { baseTimestampMs: Date.now() },
+  );
+  const call = () =>
+    new Promise((resolve, reject) =>
+      client.Produce(
+        { acks: 1, timeoutMs: 10000, topics: [{ name: topic, partitions: [{ partition: 0, recordBatches: batch }] }] },
+        (e, r) => (e ? reject(e) : resolve(r)),
+      ),
+    );
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let i = 0; i < calls / parallel; i++) await call();
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  client.close();
+  return (calls * batch.length) / seconds / MiB;
+}
+
+async function transportCeiling(castlePort) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("./noop-produce-server.mjs", import.meta.url))], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+    child.once("exit", (code) => reject(new Error(`noop server exited with ${code}`)));
+  });
+  try {
+    const noop = await rawProduceCalls(port, "none");
+    const castle = await rawProduceCalls(castlePort, "bench-raw");
+    return { noopServerMbPerSecond: noop, castleMbPerSecond: castle };
+  } finally {
+    child.kill("SIGTERM");
+  }
+}
+
 function summarizeProfile(dir) {
   const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
   if (!file) return [];
@@ -131,6 +181,7 @@ try {
   await admin.createTopics([
     { name: "bench-100", numPartitions: 1, replicationFactor: 1 },
     { name: "bench-1k", numPartitions: 1, replicationFactor: 1 },
+    { name: "bench-raw", numPartitions: 1, replicationFactor: 1 },
   ]);
   await admin.close();
   const total1k = Number(args["records-1k"]) * 1024;
@@ -146,6 +197,7 @@ try {
   sampleRaw();
   results.push(await run(node.bootstrap, "bench-1k", Number(args["records-1k"]), 1024));
   sampleRaw();
+  const ceiling = await transportCeiling(node.clientPort);
   peakRss = Math.max(peakRss, sampleRss(node.pid));
   clearInterval(rssTimer);
   const rawPerRecord = median(rawPerRecordRuns);
@@ -160,6 +212,7 @@ try {
     },
     ratio1kToRawPerRecord: oneK.mbPerSecond / rawPerRecord,
     ratio1kToRawPerBatch: oneK.mbPerSecond / rawChunked,
+    grpcOneMiBProduce: ceiling,
     target100B: { recordsPerSecond: 300000, met: results[0].recordsPerSecond >= 300000 },
     kafka2014SingleProducer: { recordsPerSecond: 821557, ratio: results[0].recordsPerSecond / 821557 },
     nodePeakRssMiB: peakRss / MiB,
@@ -188,6 +241,10 @@ try {
     );
     console.log(
       `1 KiB ratio to raw: ${(100 * report.ratio1kToRawPerRecord).toFixed(1)}% (per-record loop), ${(100 * report.ratio1kToRawPerBatch).toFixed(1)}% (per-batch loop)`,
+    );
+    console.log(
+      `1 MiB Produce calls straight from grpc-js, 4 in flight: ${ceiling.noopServerMbPerSecond.toFixed(0)} MB/s to a server that does nothing (the transport's ceiling), ` +
+        `${ceiling.castleMbPerSecond.toFixed(0)} MB/s to Castle; the 1 KiB producer reaches ${((100 * oneK.mbPerSecond) / ceiling.noopServerMbPerSecond).toFixed(0)}% of that ceiling`,
     );
     console.log(
       `100 B: ${Math.round(results[0].recordsPerSecond)} records/s = ${(100 * report.kafka2014SingleProducer.ratio).toFixed(1)}% of Kafka's 2014 821,557/s; target 300,000: ${report.target100B.met ? "met" : "NOT met"}`,

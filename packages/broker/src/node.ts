@@ -3,8 +3,8 @@
 
 import { mkdirSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
-import type { Http2Server, ServerHttp2Session } from "node:http2";
 import { type Clock, JsonLogger, type Logger, systemClock } from "@castle/common";
+import { widenFlowControlWindows } from "@castle/protocol";
 import { LogManager } from "@castle/storage";
 import * as grpc from "@grpc/grpc-js";
 import { type BrokerConfig, type ConfigSources, loadBrokerConfig } from "./config/broker-config.js";
@@ -32,30 +32,6 @@ export interface RunningNode {
 }
 
 const SHUTDOWN_GRACE_MS = 2000;
-/** HTTP/2 receive window per stream and per connection on the client port. */
-const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
-
-/**
- * HTTP/2's default 64 KiB receive window makes a 1 MiB produce request wait for ~16 window
- * updates; measured on loopback here, 1 MiB produces ran at ~97-136 MB/s with it. grpc-js has
- * no server option for the window, so this reaches its http2 servers (a private field) and
- * widens each new session's windows; if the field is gone in a later grpc-js, it logs and
- * leaves the defaults.
- */
-function widenFlowControlWindows(server: grpc.Server, logger: Logger): void {
-  const http2Servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
-  if (!(http2Servers instanceof Map)) {
-    logger.warn("cannot widen HTTP/2 flow-control windows: grpc-js internals changed", {});
-    return;
-  }
-  for (const http2Server of http2Servers.keys()) {
-    http2Server.on("session", (session: ServerHttp2Session) => {
-      session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW_BYTES });
-      session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES);
-    });
-  }
-}
-
 /** Starts a node from config sources (file/env/flags) or a ready config. */
 export async function startNode(source: ConfigSources | BrokerConfig, ports: NodePorts = {}): Promise<RunningNode> {
   const config = "nodeId" in source ? source : loadBrokerConfig(source);
