@@ -1,4 +1,5 @@
 export * from "./in-process-node.js";
 export * from "./node-process.js";
+export * from "./raft/index.js";
 export * from "./sim/index.js";
 export * from "./temp-dir.js";
