@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Writes docs/configuration.md from the config tables in @castle/broker (run after a build).
+// Writes docs/configuration.md from the config tables in @castle/broker (node) and
+// @castle/metadata (topic) (run after a build).
 // test/config-docs.test.ts fails when the committed file is stale.
 import { writeFileSync } from "node:fs";
-import { brokerConfigDefs, envNameFor, topicConfigDefs } from "@castle/broker";
+import { brokerConfigDefs, envNameFor } from "@castle/broker";
+import { topicConfigDefs } from "@castle/metadata";
 
 export function renderConfigDocs() {
   const show = (v) => (v === Number.MAX_SAFE_INTEGER ? "9007199254740991 (never)" : v === "" ? "(empty)" : String(v));
@@ -11,7 +13,7 @@ export function renderConfigDocs() {
   const lines = [
     "# Configuration",
     "",
-    "Generated from `packages/broker/src/config/*.ts` by `node scripts/gen-config-docs.mjs`; do not edit by hand.",
+    "Generated from `packages/broker/src/config/broker-config.ts` and `packages/metadata/src/config/topic-config.ts` by `node scripts/gen-config-docs.mjs`; do not edit by hand.",
     "",
     "## Node (`castle server start`)",
     "",
@@ -30,9 +32,7 @@ export function renderConfigDocs() {
     "| key | node default from | default | range | meaning |",
     "| --- | --- | --- | --- | --- |",
     ...topicConfigDefs.map((d) => {
-      const from = d.brokerDefault
-        ? brokerConfigDefs.find((b) => b.name.replace(/\.([a-z])/g, (_m, c) => c.toUpperCase()) === d.brokerDefault)?.name
-        : "";
+      const from = d.brokerKey ? brokerConfigDefs.find((b) => b.name === d.brokerKey)?.name : "";
       return `| \`${d.name}\` | ${from ? `\`${from}\`` : ""} | \`${show(d.defaultValue)}\` | ${range(d)} | ${d.doc} |`;
     }),
     "",

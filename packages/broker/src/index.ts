@@ -1,6 +1,4 @@
 export * from "./config/broker-config.js";
-export * from "./config/config-def.js";
 export * from "./config/topic-config.js";
 export type { BrokerContext } from "./handlers/broker-context.js";
 export { type NodePorts, type RunningNode, startNode } from "./node.js";
-export * from "./topics/topic-name.js";

@@ -4,7 +4,7 @@
 // (Java-properties style `key=value`), then defaults.
 
 import { readFileSync } from "node:fs";
-import { type ConfigDef, type ConfigValue, parseConfigValue } from "./config-def.js";
+import { type ConfigDef, type ConfigValue, parseConfigValue } from "@castle/metadata";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const NEVER = Number.MAX_SAFE_INTEGER;

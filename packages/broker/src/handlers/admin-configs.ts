@@ -1,6 +1,7 @@
 // DescribeConfigs and AlterConfigs (incremental: set or delete per key) for topics, and
 // DescribeConfigs for the broker's static config. Broker configs are read-only at run time.
 
+import { formatConfigValue } from "@castle/metadata";
 import {
   type AlterConfigsRequest,
   type AlterConfigsResponseInput,
@@ -10,7 +11,6 @@ import {
   protocolError,
 } from "@castle/protocol";
 import { brokerConfigDefs } from "../config/broker-config.js";
-import { formatConfigValue } from "../config/config-def.js";
 import { effectiveTopicConfigs } from "../config/topic-config.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields, noError } from "./error-result.js";

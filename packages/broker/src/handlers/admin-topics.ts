@@ -1,6 +1,7 @@
 // Topic admin RPCs: create, delete, list, describe, create partitions. Each topic succeeds
 // or fails on its own; validation lives in TopicAdmin.
 
+import { isInternalTopic } from "@castle/metadata";
 import type {
   CreatePartitionsRequest,
   CreatePartitionsResponseInput,
@@ -13,7 +14,6 @@ import type {
   ListTopicsRequest,
   ListTopicsResponseInput,
 } from "@castle/protocol";
-import { isInternalTopic } from "../topics/topic-name.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields, noError } from "./error-result.js";
 import { topicMetadata } from "./topic-metadata.js";

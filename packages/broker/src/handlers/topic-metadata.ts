@@ -1,8 +1,8 @@
 // A topic's metadata as Metadata and DescribeTopics report it. On a single node this node
 // is every partition's only replica, leader and ISR.
 
+import { isInternalTopic } from "@castle/metadata";
 import type { BrokerInfoInput, TopicMetadataInput } from "@castle/protocol";
-import { isInternalTopic } from "../topics/topic-name.js";
 import type { TopicRecord } from "../topics/topic-registry.js";
 import type { BrokerContext } from "./broker-context.js";
 import { noError } from "./error-result.js";

@@ -4,14 +4,11 @@
 // logic moves to the quorum controller and commits metadata records instead of a file.
 
 import type { Clock, Logger } from "@castle/common";
+import { PARTITIONS_PER_TOPIC_MAX, topicConfigDef, topicNameProblem, topicNamesCollide, validateTopicConfigs } from "@castle/metadata";
 import { protocolError } from "@castle/protocol";
 import type { BrokerConfig } from "../config/broker-config.js";
-import { topicConfigDef, validateTopicConfigs } from "../config/topic-config.js";
 import type { ReplicaManager } from "../replica/replica-manager.js";
-import { topicNameProblem, topicNamesCollide } from "./topic-name.js";
 import { newId, type TopicRecord, type TopicRegistry } from "./topic-registry.js";
-
-export const PARTITIONS_PER_TOPIC_MAX = 10000;
 
 export interface CreateTopicSpec {
   name: string;
@@ -95,7 +92,7 @@ export class TopicAdmin {
         if (change.op === "delete") delete next[change.name];
         else toSet[change.name] = change.value;
       }
-      Object.assign(next, this.validConfigs(toSet));
+      Object.assign(next, validateTopicConfigs(toSet));
       if (validateOnly) return;
       const altered: TopicRecord = { ...topic, configs: next };
       this.deps.registry.put(altered);
@@ -137,16 +134,8 @@ export class TopicAdmin {
         `replication factor ${replicationFactor} is larger than the ${this.brokerCount} available broker(s); lower it or add brokers`,
       );
     }
-    const configs = this.validConfigs(spec.configs);
+    const configs = validateTopicConfigs(spec.configs);
     return { name: spec.name, topicId: newId(), partitions, replicationFactor, configs, createdAtMs: this.deps.clock.nowMs() };
-  }
-
-  private validConfigs(configs: Readonly<Record<string, string>>): Record<string, string> {
-    try {
-      return validateTopicConfigs(configs);
-    } catch (error) {
-      throw protocolError("INVALID_CONFIG", (error as Error).message);
-    }
   }
 
   private serially<T>(work: () => Promise<T>): Promise<T> {

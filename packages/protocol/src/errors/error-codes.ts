@@ -45,8 +45,15 @@ const table = {
   FENCED_LEADER_EPOCH: [74, true, "The leader epoch in the request is older than the replica's."],
   UNKNOWN_LEADER_EPOCH: [75, true, "The leader epoch in the request is newer than the replica's."],
   UNSUPPORTED_COMPRESSION_TYPE: [76, false, "The compression type of the batch is not supported."],
+  STALE_BROKER_EPOCH: [77, false, "The broker epoch in the request is not the broker's current registration."],
   OFFSET_NOT_AVAILABLE: [78, true, "The leader's high watermark is not available yet."],
+  PREFERRED_LEADER_NOT_AVAILABLE: [80, true, "The preferred leader is not in the ISR or not live."],
+  ELIGIBLE_LEADERS_NOT_AVAILABLE: [83, true, "No eligible replica can become the partition's leader."],
+  ELECTION_NOT_NEEDED: [84, false, "The partition's leader is already the one asked for."],
   INVALID_RECORD: [87, false, "A record in the batch is invalid."],
+  DUPLICATE_BROKER_REGISTRATION: [101, false, "Another live incarnation of this broker id is registered."],
+  BROKER_ID_NOT_REGISTERED: [102, false, "The broker id is not registered with the controller."],
+  INCONSISTENT_CLUSTER_ID: [104, false, "The request's cluster id is not this cluster's."],
 } as const satisfies Record<string, readonly [number, boolean, string]>;
 
 export type ErrorName = keyof typeof table;

@@ -1,6 +1,6 @@
-// One way to declare, parse and validate a config key, shared by broker and topic configs.
+// One way to declare, parse and validate a config key, shared by broker (node) and topic configs.
 // A definition names its type, default, bounds and documentation; parse() turns a string
-// (from a file, env, flag or the wire) into a typed value or a readable error.
+// (from a file, env, flag, the wire or a metadata record) into a typed value or a readable error.
 
 export type ConfigType = "int" | "long" | "boolean" | "string" | "enum";
 export type ConfigValue = number | boolean | string;
