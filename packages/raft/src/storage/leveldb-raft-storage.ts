@@ -71,6 +71,9 @@ const ENCODING = { keyEncoding: "buffer", valueEncoding: "buffer" } as const;
 export class LevelDbRaftStorage implements RaftLogStorage {
   private writes: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Batches written with fsync, and commit-only hard states written without (see persist). */
+  syncedBatchesTotal = 0;
+  unsyncedBatchesTotal = 0;
 
   private constructor(
     private readonly db: Db,
@@ -151,7 +154,18 @@ export class LevelDbRaftStorage implements RaftLogStorage {
       }
       if (ready.hardState) ops.push({ type: "put", key: singletonKey(RaftKeyPrefix.HardState), value: encodeHardState(ready.hardState) });
       if (ops.length === 0) return;
-      await this.db.batch(ops, { sync: true });
+      // fsync only what Raft needs durable before answering: a snapshot, entries, or a new term
+      // or vote. A hard state that only moves the commit index is written without it, as etcd
+      // does: commit is volatile in Raft (§3.8) and a restarted node relearns it from the leader;
+      // the next synced batch makes it durable anyway (LevelDB's log is sequential).
+      const previous = this.memory.hardState;
+      const needsSync =
+        snapshot !== undefined ||
+        fresh.length > 0 ||
+        (ready.hardState !== undefined && (ready.hardState.term !== previous.term || ready.hardState.vote !== previous.vote));
+      await this.db.batch(ops, { sync: needsSync });
+      if (needsSync) this.syncedBatchesTotal++;
+      else this.unsyncedBatchesTotal++;
       if (snapshot) this.memory.applySnapshot(snapshot);
       if (fresh.length > 0) this.memory.append(fresh);
       if (ready.hardState) this.memory.setHardState(ready.hardState);

@@ -5,7 +5,16 @@
 // Inbound batches are validated as a whole before anything reaches the handler.
 
 import { type Clock, type Logger, silentLogger, systemClock } from "@castle/common";
-import { loadCastleProto, type RaftClient, type RaftHandlers, type RaftStepRequest, type WireRaftMessageInput } from "@castle/protocol";
+import {
+  loadCastleProto,
+  type RaftClient,
+  type RaftHandlers,
+  type RaftStepRequest,
+  type RaftStepRequestInput,
+  type RaftStepResponse,
+  type WireRaftMessageInput,
+  widenFlowControlWindows,
+} from "@castle/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
 import type { Message, RaftNodeId } from "../core/types.js";
@@ -24,8 +33,6 @@ export interface GrpcRaftTransportOptions {
   readonly batchMessagesMax?: number;
   /** Approximate payload bytes in one Step call (a single larger message still goes alone). */
   readonly batchBytesMax?: number;
-  /** Deadline of one Step call. */
-  readonly rpcTimeoutMs?: number;
   /** Upper bound of the reconnect back-off to a peer that went away. */
   readonly reconnectBackoffMsMax?: number;
   /** Largest Step request accepted (gRPC receive limit). */
@@ -40,12 +47,14 @@ export interface GrpcRaftTransportDependencies {
   readonly metricsRegistry?: Registry;
 }
 
-export type TransportDropReason = "queue_full" | "unknown_peer" | "send_failed" | "closed";
+export type TransportDropReason = "queue_full" | "unknown_peer" | "closed";
 export type TransportRejectReason = "malformed" | "misaddressed" | "unknown_sender" | "no_handler";
 
 export interface TransportStats {
   sentMessages: number;
   sentBatches: number;
+  /** Peer streams that ended in an error (what was in flight on them was lost). */
+  streamFailures: number;
   receivedMessages: number;
   dropped: Record<TransportDropReason, number>;
   rejected: Record<TransportRejectReason, number>;
@@ -54,8 +63,11 @@ export interface TransportStats {
 export const DEFAULT_OUTBOUND_MESSAGES_MAX = 4_096;
 export const DEFAULT_BATCH_MESSAGES_MAX = 512;
 export const DEFAULT_BATCH_BYTES_MAX = 4 * 1024 * 1024;
-export const DEFAULT_RPC_TIMEOUT_MS = 5_000;
 export const DEFAULT_REQUEST_BYTES_MAX = 64 * 1024 * 1024;
+/** Keepalive ping interval (and timeout) on peer connections. */
+const KEEPALIVE_MS = 10_000;
+/** Pause before reopening a failed stream that still has messages queued. */
+const STREAM_RETRY_MS = 100;
 
 /** Rough wire size of a message, for batching only. */
 function approximateBytes(message: Message): number {
@@ -69,7 +81,10 @@ interface Peer {
   address: string;
   client: RaftClient | undefined;
   queue: Message[];
-  inflight: boolean;
+  /** The long-lived StepStream to this peer, opened on first send and after a failure. */
+  stream: grpc.ClientWritableStream<RaftStepRequestInput> | undefined;
+  /** The stream's buffer is full: wait for 'drain' before writing more. */
+  blocked: boolean;
 }
 
 export class GrpcRaftTransport implements RaftTransport {
@@ -82,7 +97,6 @@ export class GrpcRaftTransport implements RaftTransport {
   private readonly outboundMessagesMax: number;
   private readonly batchMessagesMax: number;
   private readonly batchBytesMax: number;
-  private readonly rpcTimeoutMs: number;
   private readonly reconnectBackoffMsMax: number;
   private readonly requestBytesMax: number;
   private readonly logger: Logger;
@@ -93,8 +107,9 @@ export class GrpcRaftTransport implements RaftTransport {
   readonly stats: TransportStats = {
     sentMessages: 0,
     sentBatches: 0,
+    streamFailures: 0,
     receivedMessages: 0,
-    dropped: { queue_full: 0, unknown_peer: 0, send_failed: 0, closed: 0 },
+    dropped: { queue_full: 0, unknown_peer: 0, closed: 0 },
     rejected: { malformed: 0, misaddressed: 0, unknown_sender: 0, no_handler: 0 },
   };
 
@@ -110,7 +125,6 @@ export class GrpcRaftTransport implements RaftTransport {
     this.outboundMessagesMax = options.outboundMessagesMax ?? DEFAULT_OUTBOUND_MESSAGES_MAX;
     this.batchMessagesMax = options.batchMessagesMax ?? DEFAULT_BATCH_MESSAGES_MAX;
     this.batchBytesMax = options.batchBytesMax ?? DEFAULT_BATCH_BYTES_MAX;
-    this.rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
     this.reconnectBackoffMsMax = options.reconnectBackoffMsMax ?? 1_000;
     this.requestBytesMax = options.requestBytesMax ?? DEFAULT_REQUEST_BYTES_MAX;
     this.logger = (dependencies.logger ?? silentLogger).child({ component: "raft-transport", nodeId: id });
@@ -143,8 +157,12 @@ export class GrpcRaftTransport implements RaftTransport {
       ),
     );
     const transport = new GrpcRaftTransport(options.id, server, port, options, dependencies);
-    const handlers: RaftHandlers = { Step: (call, callback) => transport.handleStep(call.request, callback) };
+    const handlers: RaftHandlers = {
+      Step: (call, callback) => transport.handleStep(call.request, callback),
+      StepStream: (call, callback) => transport.handleStepStream(call, callback),
+    };
     server.addService(loadCastleProto().castle.v1.Raft.service, handlers);
+    widenFlowControlWindows(server, transport.logger);
     return transport;
   }
 
@@ -153,12 +171,14 @@ export class GrpcRaftTransport implements RaftTransport {
     const existing = this.peers.get(peerId);
     if (existing?.address === address) return;
     existing?.client?.close();
-    this.peers.set(peerId, { address, client: undefined, queue: existing?.queue ?? [], inflight: false });
+    existing?.stream?.end();
+    this.peers.set(peerId, { address, client: undefined, queue: existing?.queue ?? [], stream: undefined, blocked: false });
   }
 
   removePeer(peerId: RaftNodeId): void {
     const peer = this.peers.get(peerId);
     if (!peer) return;
+    peer.stream?.end();
     peer.client?.close();
     this.drop("closed", peer.queue.length);
     this.peers.delete(peerId);
@@ -209,6 +229,7 @@ export class GrpcRaftTransport implements RaftTransport {
     for (const peer of this.peers.values()) {
       this.drop("closed", peer.queue.length);
       peer.queue = [];
+      peer.stream?.end();
       peer.client?.close();
     }
     await new Promise<void>((resolve) => {
@@ -235,91 +256,111 @@ export class GrpcRaftTransport implements RaftTransport {
         "grpc.max_receive_message_length": -1,
         "grpc.initial_reconnect_backoff_ms": Math.min(100, this.reconnectBackoffMsMax),
         "grpc.max_reconnect_backoff_ms": this.reconnectBackoffMsMax,
+        // A peer that vanished without closing its connection is noticed by keepalive.
+        "grpc.keepalive_time_ms": KEEPALIVE_MS,
+        "grpc.keepalive_timeout_ms": KEEPALIVE_MS,
       });
     }
     return peer.client;
   }
 
-  private maybeFlush(peerId: RaftNodeId, peer: Peer): void {
-    if (this.closed || peer.inflight || peer.queue.length === 0) return;
-    let bytes = 0;
-    let count = 0;
-    while (count < peer.queue.length && count < this.batchMessagesMax) {
-      const next = peer.queue[count];
-      if (!next) break;
-      const size = approximateBytes(next);
-      if (count > 0 && bytes + size > this.batchBytesMax) break;
-      bytes += size;
-      count++;
-    }
-    const batch = peer.queue.splice(0, count);
-    const messages: WireRaftMessageInput[] = batch.map(messageToWire);
-    peer.inflight = true;
-    const client = this.clientFor(peer);
-    client.Step({ from: this.id, to: peerId, messages }, { deadline: new Date(this.clock.nowMs() + this.rpcTimeoutMs) }, (error) => {
-      peer.inflight = false;
-      if (this.peers.get(peerId) !== peer) return;
-      if (error) {
-        this.drop("send_failed", batch.length);
-        this.logger.debug("send to peer failed", { peer: peerId, address: peer.address, error: error.message });
-        if (!this.closed) this.unreachableHandler?.(peerId);
-      } else {
-        this.stats.sentMessages += batch.length;
-        this.stats.sentBatches += 1;
-        this.sentCounter.inc(batch.length);
+  /** The stream to `peer`, opened if there is none; a failed stream is forgotten so the next send reopens it. */
+  private streamTo(peerId: RaftNodeId, peer: Peer): grpc.ClientWritableStream<RaftStepRequestInput> {
+    if (peer.stream) return peer.stream;
+    const stream = this.clientFor(peer).StepStream((error) => {
+      if (peer.stream === stream) {
+        peer.stream = undefined;
+        peer.blocked = false;
       }
+      if (error && !this.closed && this.peers.get(peerId) === peer) {
+        // Whatever was written and not yet delivered is lost; Raft retransmits.
+        this.stats.streamFailures++;
+        this.logger.debug("stream to peer failed", { peer: peerId, address: peer.address, error: error.message });
+        this.unreachableHandler?.(peerId);
+        if (peer.queue.length > 0) setTimeout(() => this.maybeFlush(peerId, peer), STREAM_RETRY_MS).unref();
+      }
+    });
+    stream.on("drain", () => {
+      peer.blocked = false;
       this.maybeFlush(peerId, peer);
     });
+    stream.on("error", () => {}); // reported through the callback above
+    peer.stream = stream;
+    return stream;
+  }
+
+  /** Writes the queue to the peer's stream in batches until it is empty or the stream pushes back. */
+  private maybeFlush(peerId: RaftNodeId, peer: Peer): void {
+    while (!this.closed && !peer.blocked && peer.queue.length > 0) {
+      let bytes = 0;
+      let count = 0;
+      while (count < peer.queue.length && count < this.batchMessagesMax) {
+        const next = peer.queue[count];
+        if (!next) break;
+        const size = approximateBytes(next);
+        if (count > 0 && bytes + size > this.batchBytesMax) break;
+        bytes += size;
+        count++;
+      }
+      const batch = peer.queue.splice(0, count);
+      const messages: WireRaftMessageInput[] = batch.map(messageToWire);
+      const accepted = this.streamTo(peerId, peer).write({ from: this.id, to: peerId, messages });
+      this.stats.sentMessages += batch.length;
+      this.stats.sentBatches += 1;
+      this.sentCounter.inc(batch.length);
+      if (!accepted) peer.blocked = true;
+    }
+  }
+
+  /** Inbound StepStream: every batch goes through the same checks as Step; refusals are counted, the stream goes on. */
+  private handleStepStream(
+    call: grpc.ServerReadableStream<RaftStepRequest, RaftStepResponse>,
+    callback: grpc.sendUnaryData<{ accepted: number }>,
+  ): void {
+    let accepted = 0;
+    call.on("data", (request: RaftStepRequest) => {
+      const outcome = this.acceptBatch(request);
+      if (outcome.ok) accepted += outcome.count;
+    });
+    call.on("end", () => callback(null, { accepted }));
+    call.on("error", () => {});
   }
 
   private handleStep(request: RaftStepRequest, callback: grpc.sendUnaryData<{ accepted: number }>): void {
-    const refuse = (reason: TransportRejectReason, details: string, count: number): void => {
+    const outcome = this.acceptBatch(request);
+    if (outcome.ok) callback(null, { accepted: outcome.count });
+    else callback({ code: outcome.status, details: outcome.details });
+  }
+
+  /** Validates one batch and hands it to the core, all or nothing; refusals are counted and logged. */
+  private acceptBatch(request: RaftStepRequest): { ok: true; count: number } | { ok: false; status: grpc.status; details: string } {
+    const count = request.messages.length;
+    const refuse = (reason: TransportRejectReason, details: string) => {
       this.stats.rejected[reason] += count;
       this.rejectedCounter.inc({ reason }, count);
       this.logger.warn("refused inbound Raft batch", { reason, details, from: request.from });
-      callback({ code: grpc.status.INVALID_ARGUMENT, details });
+      return { ok: false as const, status: reason === "no_handler" ? grpc.status.UNAVAILABLE : grpc.status.INVALID_ARGUMENT, details };
     };
-    const count = request.messages.length;
-    if (this.closed) {
-      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.id} is shutting down` });
-      return;
-    }
-    if (request.to !== this.id) {
-      refuse("misaddressed", `batch is for node ${request.to}, this is node ${this.id}`, count);
-      return;
-    }
+    if (this.closed) return { ok: false, status: grpc.status.UNAVAILABLE, details: `node ${this.id} is shutting down` };
+    if (request.to !== this.id) return refuse("misaddressed", `batch is for node ${request.to}, this is node ${this.id}`);
     // A sender outside the address book could not be answered anyway; its messages (a stray
     // or misconfigured node, or a node removed from the cluster) never reach the core.
-    if (!this.peers.has(request.from)) {
-      refuse("unknown_sender", `node ${request.from} is not a known peer of node ${this.id}`, count);
-      return;
-    }
-    if (count > this.batchMessagesMax) {
-      refuse("malformed", `batch of ${count} messages exceeds the ${this.batchMessagesMax} allowed`, count);
-      return;
-    }
+    if (!this.peers.has(request.from)) return refuse("unknown_sender", `node ${request.from} is not a known peer of node ${this.id}`);
+    if (count > this.batchMessagesMax)
+      return refuse("malformed", `batch of ${count} messages exceeds the ${this.batchMessagesMax} allowed`);
     const decoded: Message[] = [];
     for (const [i, wire] of request.messages.entries()) {
       if (wire.from !== request.from || wire.to !== request.to) {
-        refuse("misaddressed", `messages[${i}] is from ${wire.from} to ${wire.to}, batch is from ${request.from} to ${request.to}`, count);
-        return;
+        return refuse("misaddressed", `messages[${i}] is from ${wire.from} to ${wire.to}, batch is from ${request.from} to ${request.to}`);
       }
       const result = messageFromWire(wire, this.limits);
-      if (!result.ok) {
-        refuse("malformed", `messages[${i}]: ${result.reason}`, count);
-        return;
-      }
+      if (!result.ok) return refuse("malformed", `messages[${i}]: ${result.reason}`);
       decoded.push(result.message);
     }
     const handler = this.messageHandler;
-    if (!handler) {
-      this.stats.rejected.no_handler += count;
-      this.rejectedCounter.inc({ reason: "no_handler" }, count);
-      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.id} is not ready for Raft messages` });
-      return;
-    }
+    if (!handler) return refuse("no_handler", `node ${this.id} is not ready for Raft messages`);
     this.stats.receivedMessages += count;
     for (const message of decoded) handler(message);
-    callback(null, { accepted: count });
+    return { ok: true, count };
   }
 }

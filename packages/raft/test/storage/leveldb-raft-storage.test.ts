@@ -118,6 +118,26 @@ describe("LevelDbRaftStorage", () => {
     expect(keys.length).to.equal(20);
   });
 
+  it("fsyncs entries, snapshots and term/vote changes, but not a hard state that only moves commit", async () => {
+    let storage = await LevelDbRaftStorage.open(dir);
+    const cases: Array<[string, Parameters<LevelDbRaftStorage["persist"]>[0], "synced" | "unsynced"]> = [
+      ["entries", { entries: [entry(1, 1)] }, "synced"],
+      ["a new term", { entries: [], hardState: { term: 1, vote: 0, commit: 0 } }, "synced"],
+      ["a vote", { entries: [], hardState: { term: 1, vote: 2, commit: 0 } }, "synced"],
+      ["commit only", { entries: [], hardState: { term: 1, vote: 2, commit: 1 } }, "unsynced"],
+      ["entries and commit", { entries: [entry(2, 1)], hardState: { term: 1, vote: 2, commit: 2 } }, "synced"],
+    ];
+    for (const [what, ready, expected] of cases) {
+      const before = [storage.syncedBatchesTotal, storage.unsyncedBatchesTotal];
+      await storage.persist(ready);
+      const after = [storage.syncedBatchesTotal, storage.unsyncedBatchesTotal];
+      expect(after, what).to.deep.equal(expected === "synced" ? [(before[0] ?? 0) + 1, before[1]] : [before[0], (before[1] ?? 0) + 1]);
+    }
+    storage = await reopen(storage);
+    expect(storage.hardState, "a clean close keeps the unsynced commit too").to.deep.equal({ term: 1, vote: 2, commit: 2 });
+    await storage.close();
+  });
+
   it("serializes concurrent writes in call order", async () => {
     const storage = await LevelDbRaftStorage.open(dir);
     await Promise.all([

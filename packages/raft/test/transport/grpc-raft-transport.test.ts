@@ -195,6 +195,22 @@ describe("GrpcRaftTransport", () => {
     expect(error?.details).to.match(/for node 7, this is node 2/);
   });
 
+  it("drops a malformed batch on a stream and keeps the stream delivering", async () => {
+    const [, b] = await pair();
+    const received: Message[] = [];
+    b.onMessage((m) => received.push(m));
+    const good = messageToWire(everyMessage[2] as Message);
+    const reply = new Promise<number>((resolve, reject) => {
+      const stream = rawClient(b.port).StepStream((error, response) => (error ? reject(error) : resolve(response?.accepted ?? -1)));
+      stream.write({ from: 1, to: 2, messages: [good, { ...good, to: 3 }] });
+      stream.write({ from: 1, to: 2, messages: [good] });
+      stream.end();
+    });
+    expect(await reply, "only the good batch counted").to.equal(1);
+    expect(received.length, "only the good batch reached the core").to.equal(1);
+    expect(b.stats.rejected.misaddressed, "the refused batch is counted whole").to.equal(2);
+  });
+
   it("refuses messages from a node that is not a known peer", async () => {
     const [, b] = await pair();
     const received: Message[] = [];
@@ -209,12 +225,11 @@ describe("GrpcRaftTransport", () => {
     expect(received, "nothing from a stranger reaches the core").to.deep.equal([]);
   });
 
-  it("reports an unreachable peer and drops what it could not send", async () => {
+  it("reports an unreachable peer and counts the failed stream", async () => {
     const a = await GrpcRaftTransport.start({
       id: 1,
       listen: { host: "127.0.0.1", port: 0 },
       peers: { 2: "127.0.0.1:1" },
-      rpcTimeoutMs: 500,
     });
     open.push(a);
     const unreachable: number[] = [];
@@ -222,7 +237,7 @@ describe("GrpcRaftTransport", () => {
     a.send(everyMessage[0] as Message);
     await waitFor(() => unreachable.length > 0, "an unreachable report");
     expect(unreachable[0]).to.equal(2);
-    expect(a.stats.dropped.send_failed).to.equal(1);
+    expect(a.stats.streamFailures, "the stream to the dead address failed").to.be.greaterThan(0);
     a.send({ ...(everyMessage[0] as Message), to: 9 });
     expect(a.stats.dropped.unknown_peer, "no address for node 9").to.equal(1);
   });

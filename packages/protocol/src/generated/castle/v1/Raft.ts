@@ -26,6 +26,25 @@ export interface RaftClient extends grpc.Client {
   step(argument: _castle_v1_RaftStepRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientUnaryCall;
   step(argument: _castle_v1_RaftStepRequestInput, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientUnaryCall;
   
+  /**
+   * The same batches on one long-lived stream per peer, which is what nodes use: no per-call
+   * setup, so a message costs a frame, not an RPC. A malformed batch is dropped and counted by
+   * the receiver and the stream stays open; the reply comes when the sender ends the stream.
+   */
+  StepStream(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  StepStream(metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  StepStream(options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  StepStream(callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  /**
+   * The same batches on one long-lived stream per peer, which is what nodes use: no per-call
+   * setup, so a message costs a frame, not an RPC. A malformed batch is dropped and counted by
+   * the receiver and the stream stays open; the reply comes when the sender ends the stream.
+   */
+  stepStream(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  stepStream(metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  stepStream(options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  stepStream(callback: grpc.requestCallback<_castle_v1_RaftStepResponse>): grpc.ClientWritableStream<_castle_v1_RaftStepRequestInput>;
+  
 }
 
 export interface RaftHandlers extends grpc.UntypedServiceImplementation {
@@ -36,8 +55,16 @@ export interface RaftHandlers extends grpc.UntypedServiceImplementation {
    */
   Step: grpc.handleUnaryCall<_castle_v1_RaftStepRequest, _castle_v1_RaftStepResponseInput>;
   
+  /**
+   * The same batches on one long-lived stream per peer, which is what nodes use: no per-call
+   * setup, so a message costs a frame, not an RPC. A malformed batch is dropped and counted by
+   * the receiver and the stream stays open; the reply comes when the sender ends the stream.
+   */
+  StepStream: grpc.handleClientStreamingCall<_castle_v1_RaftStepRequest, _castle_v1_RaftStepResponseInput>;
+  
 }
 
 export interface RaftDefinition extends grpc.ServiceDefinition {
   Step: MethodDefinition<_castle_v1_RaftStepRequestInput, _castle_v1_RaftStepResponseInput, _castle_v1_RaftStepRequest, _castle_v1_RaftStepResponse>
+  StepStream: MethodDefinition<_castle_v1_RaftStepRequestInput, _castle_v1_RaftStepResponseInput, _castle_v1_RaftStepRequest, _castle_v1_RaftStepResponse>
 }
