@@ -60,6 +60,7 @@ describe("describeQuorum", () => {
     lastIndex: 50,
     voters,
     observers,
+    failure: undefined,
   });
 
   it("on the leader: per-replica rows, the largest lag and how long the laggard has been behind", () => {

@@ -106,7 +106,17 @@ export interface RaftNodeStatus {
   /** Per-member replication; meaningful on the leader (elsewhere offsets are -1). */
   readonly voters: readonly RaftReplicaStatus[];
   readonly observers: readonly RaftReplicaStatus[];
+  /** Set once storage or the state machine failed: the node has stopped and will not recover. */
+  readonly failure: string | undefined;
 }
+
+/** A change of this node's role or of the leader it knows, or its failure. */
+export interface RaftRoleChange {
+  readonly role: Role | "failed";
+  readonly leaderId: RaftNodeId;
+  readonly term: number;
+}
+export type RaftRoleListener = (change: RaftRoleChange) => void;
 
 interface PendingProposal {
   readonly term: number;
@@ -136,6 +146,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export class RaftNode {
   private readonly pendingProposals = new Map<number, PendingProposal>();
+  private readonly roleListeners = new Set<RaftRoleListener>();
   private readonly pendingReads = new Map<string, PendingRead>();
   private readonly activity = new Map<RaftNodeId, PeerActivity>();
   private readonly peers: Map<RaftNodeId, string>;
@@ -316,6 +327,7 @@ export class RaftNode {
       lastIndex: core.lastIndex,
       voters: core.confState.voters.map((id) => replica(id, false)),
       observers: core.confState.observers.map((id) => replica(id, true)),
+      failure: this.failure?.message,
     };
   }
 
@@ -431,14 +443,45 @@ export class RaftNode {
   }
 
   private observeSoftState(role: Role, leaderId: RaftNodeId): void {
-    if (role !== this.role || leaderId !== this.leaderId) {
-      this.logger.info("raft role changed", { role, leaderId, previousRole: this.role });
-    }
+    const changed = role !== this.role || leaderId !== this.leaderId;
+    if (changed) this.logger.info("raft role changed", { role, leaderId, previousRole: this.role });
     if (role === "leader" && this.role !== "leader") this.activity.clear();
+    if (this.role === "leader" && role !== "leader") this.rejectProposalsOnStepDown(leaderId);
     this.role = role;
     this.leaderId = leaderId;
     this.metrics.setRole(role);
     this.metrics.leaderId.set(leaderId);
+    if (changed) this.notifyRole({ role, leaderId, term: this.core.status().term });
+  }
+
+  /**
+   * Registers a listener for role and leader changes (and failure), called after the change is
+   * recorded; returns the function that removes it. Listeners must not throw.
+   */
+  onRoleChange(listener: RaftRoleListener): () => void {
+    this.roleListeners.add(listener);
+    return () => this.roleListeners.delete(listener);
+  }
+
+  private notifyRole(change: RaftRoleChange): void {
+    for (const listener of this.roleListeners) listener(change);
+  }
+
+  /**
+   * A leader that steps down answers its pending proposals at once instead of at their timeout.
+   * Their entries may still commit under the next leader, so the error says the outcome is
+   * unknown; a caller that needs to know reads the log (or retries idempotently).
+   */
+  private rejectProposalsOnStepDown(newLeaderId: RaftNodeId): void {
+    if (this.pendingProposals.size === 0) return;
+    const where = newLeaderId === NO_NODE ? "no leader is known yet" : `the leader is now ${newLeaderId}`;
+    for (const [index, pending] of this.pendingProposals) {
+      clearTimeout(pending.timer);
+      pending.reject(
+        new RaftNodeError("NOT_LEADER", `node ${this.id} lost leadership before entry ${index} committed; it may still commit; ${where}`),
+      );
+    }
+    this.pendingProposals.clear();
   }
 
   private settleProposal(entry: Entry): void {
@@ -563,6 +606,7 @@ export class RaftNode {
     }
     if (this.ticker) clearInterval(this.ticker);
     this.failPending(new RaftNodeError("FAILED", `raft node ${this.id} stopped: ${this.failure.message}`));
+    this.notifyRole({ role: "failed", leaderId: this.leaderId, term: this.core.status().term });
   }
 
   private failPending(error: RaftNodeError): void {
