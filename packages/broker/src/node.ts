@@ -65,7 +65,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
   });
   const advertised = { host: config.advertisedHost, port: 0 };
   const context: BrokerContext = { config, registry, replicas, topicAdmin, purgatory, metrics, clock, logger, advertised };
-  addCastleServices(server, context);
+  const services = addCastleServices(server, context);
   const clientPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.listenerHost}:${config.clientPort}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
       error
@@ -110,6 +110,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
       ready = false;
       for (const timer of timers) clearInterval(timer);
       purgatory.completeAll();
+      services.closeStreams();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

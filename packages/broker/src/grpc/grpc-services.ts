@@ -1,6 +1,7 @@
 // The gRPC adapter: binds castle.v1.Broker and castle.v1.Admin to the handlers. Nothing
 // here decides anything; it times each call, and turns a thrown error into a gRPC status
 // (INVALID_ARGUMENT for operating errors that reject the whole request, INTERNAL for bugs).
+// ProduceStream has its own adapter (produce-stream.ts) over the same handleProduce.
 
 import { type AdminHandlers, type BrokerHandlers, loadCastleProto, ProtocolError } from "@castle/protocol";
 import * as grpc from "@grpc/grpc-js";
@@ -18,6 +19,7 @@ import { handleFetch } from "../handlers/fetch.js";
 import { handleListOffsets } from "../handlers/list-offsets.js";
 import { handleMetadata } from "../handlers/metadata.js";
 import { handleProduce } from "../handlers/produce.js";
+import { ProduceStreams } from "./produce-stream.js";
 
 type Handler<Req, Res> = (ctx: BrokerContext, request: Req) => Promise<Res>;
 
@@ -39,10 +41,18 @@ function unary<Req, Res>(ctx: BrokerContext, api: string, handler: Handler<Req, 
   };
 }
 
-export function addCastleServices(server: grpc.Server, ctx: BrokerContext): void {
+/** What the node must do at shutdown for the services bound here. */
+export interface CastleServices {
+  /** Ends long-lived streams (ProduceStream) so the server can shut down without waiting on clients. */
+  closeStreams(): void;
+}
+
+export function addCastleServices(server: grpc.Server, ctx: BrokerContext): CastleServices {
   const proto = loadCastleProto();
+  const produceStreams = new ProduceStreams(ctx);
   const broker: BrokerHandlers = {
     Produce: unary(ctx, "produce", handleProduce),
+    ProduceStream: produceStreams.handle,
     Fetch: unary(ctx, "fetch", handleFetch),
     ListOffsets: unary(ctx, "list_offsets", handleListOffsets),
     Metadata: unary(ctx, "metadata", handleMetadata),
@@ -59,4 +69,5 @@ export function addCastleServices(server: grpc.Server, ctx: BrokerContext): void
   };
   server.addService(proto.castle.v1.Broker.service, broker);
   server.addService(proto.castle.v1.Admin.service, admin);
+  return { closeStreams: () => produceStreams.closeAll() };
 }

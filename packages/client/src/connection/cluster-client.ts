@@ -1,6 +1,7 @@
 // Connections to the cluster: one gRPC channel per broker address (the Broker and Admin
 // stubs share it), the bootstrap list, and the metadata cache with coalesced refreshes.
-// Every RPC goes through `unary`, which turns transport failures into ProtocolErrors.
+// Every RPC goes through `unary`, which turns transport failures into ProtocolErrors, except
+// Produce, which goes on one long-lived ProduceStream per broker (produce-stream.ts).
 
 import type { Logger } from "@castle/common";
 import { silentLogger } from "@castle/common";
@@ -22,6 +23,7 @@ import { type ChannelOptions, credentials, type ServiceError } from "@grpc/grpc-
 import { errorFromTransport } from "../errors/wire-error.js";
 import { type BrokerAddress, formatAddress, parseBootstrap } from "./bootstrap.js";
 import { MetadataCache } from "./metadata-cache.js";
+import { ProduceStream } from "./produce-stream.js";
 
 export interface ClusterClientOptions {
   /** `host:port[,host:port]` or a list of `host:port`. */
@@ -40,6 +42,7 @@ interface Connection {
   target: string;
   broker: BrokerClient;
   admin: AdminClient;
+  produceStream: ProduceStream;
 }
 
 type Callback<Res> = (error: ServiceError | null, response?: Res) => void;
@@ -83,7 +86,10 @@ export class ClusterClient {
       const proto = loadCastleProto().castle.v1;
       const broker = new proto.Broker(target, credentials.createInsecure(), this.channelOptions);
       const admin = new proto.Admin(target, credentials.createInsecure(), { ...this.channelOptions, channelOverride: broker.getChannel() });
-      connection = { target, broker, admin };
+      const unaryProduce = (request: ProduceRequestInput, timeoutMs: number) =>
+        this.unary<ProduceResponse>(target, "Produce", (cb) => broker.Produce(request, { deadline: new Date(Date.now() + timeoutMs) }, cb));
+      const produceStream = new ProduceStream(target, broker, unaryProduce);
+      connection = { target, broker, admin, produceStream };
       this.connections.set(target, connection);
     }
     return connection;
@@ -115,11 +121,10 @@ export class ClusterClient {
     });
   }
 
+  /** One produce request on the broker's ProduceStream; the deadline is requestTimeoutMs + timeoutMs, as for unary calls. */
   produce(nodeId: number, request: ProduceRequestInput, timeoutMs: number): Promise<ProduceResponse> {
     const c = this.connectionForNode(nodeId);
-    return this.unary(c.target, "Produce", (cb) =>
-      c.broker.Produce({ ...request, clientId: this.clientId }, { deadline: this.deadline(timeoutMs) }, cb),
-    );
+    return c.produceStream.produce({ ...request, clientId: this.clientId }, this.requestTimeoutMs + timeoutMs);
   }
 
   fetch(nodeId: number, request: FetchRequestInput): Promise<FetchResponse> {
@@ -217,6 +222,7 @@ export class ClusterClient {
   close(): void {
     this.closed = true;
     for (const c of this.connections.values()) {
+      c.produceStream.close();
       c.admin.close();
       c.broker.close();
     }

@@ -23,6 +23,8 @@ import type { PartitionProduceDataInput as _castle_v1_PartitionProduceDataInput,
 import type { PartitionProduceResponseInput as _castle_v1_PartitionProduceResponseInput, PartitionProduceResponse as _castle_v1_PartitionProduceResponse } from './castle/v1/PartitionProduceResponse.js';
 import type { ProduceRequestInput as _castle_v1_ProduceRequestInput, ProduceRequest as _castle_v1_ProduceRequest } from './castle/v1/ProduceRequest.js';
 import type { ProduceResponseInput as _castle_v1_ProduceResponseInput, ProduceResponse as _castle_v1_ProduceResponse } from './castle/v1/ProduceResponse.js';
+import type { ProduceStreamRequestInput as _castle_v1_ProduceStreamRequestInput, ProduceStreamRequest as _castle_v1_ProduceStreamRequest } from './castle/v1/ProduceStreamRequest.js';
+import type { ProduceStreamResponseInput as _castle_v1_ProduceStreamResponseInput, ProduceStreamResponse as _castle_v1_ProduceStreamResponse } from './castle/v1/ProduceStreamResponse.js';
 import type { RecordInput as _castle_v1_RecordInput, Record as _castle_v1_Record } from './castle/v1/Record.js';
 import type { RecordHeaderInput as _castle_v1_RecordHeaderInput, RecordHeader as _castle_v1_RecordHeader } from './castle/v1/RecordHeader.js';
 import type { TopicMetadataInput as _castle_v1_TopicMetadataInput, TopicMetadata as _castle_v1_TopicMetadata } from './castle/v1/TopicMetadata.js';
@@ -57,6 +59,8 @@ export interface ProtoGrpcType {
       PartitionProduceResponse: MessageTypeDefinition<_castle_v1_PartitionProduceResponseInput, _castle_v1_PartitionProduceResponse>
       ProduceRequest: MessageTypeDefinition<_castle_v1_ProduceRequestInput, _castle_v1_ProduceRequest>
       ProduceResponse: MessageTypeDefinition<_castle_v1_ProduceResponseInput, _castle_v1_ProduceResponse>
+      ProduceStreamRequest: MessageTypeDefinition<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamRequest>
+      ProduceStreamResponse: MessageTypeDefinition<_castle_v1_ProduceStreamResponseInput, _castle_v1_ProduceStreamResponse>
       Record: MessageTypeDefinition<_castle_v1_RecordInput, _castle_v1_Record>
       RecordFormat: EnumTypeDefinition
       RecordHeader: MessageTypeDefinition<_castle_v1_RecordHeaderInput, _castle_v1_RecordHeader>

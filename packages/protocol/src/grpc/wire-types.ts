@@ -38,6 +38,8 @@ export type { PartitionProduceData } from "../generated/castle/v1/PartitionProdu
 export type { PartitionProduceResponse, PartitionProduceResponseInput } from "../generated/castle/v1/PartitionProduceResponse.js";
 export type { ProduceRequest, ProduceRequestInput } from "../generated/castle/v1/ProduceRequest.js";
 export type { ProduceResponse, ProduceResponseInput } from "../generated/castle/v1/ProduceResponse.js";
+export type { ProduceStreamRequest, ProduceStreamRequestInput } from "../generated/castle/v1/ProduceStreamRequest.js";
+export type { ProduceStreamResponse, ProduceStreamResponseInput } from "../generated/castle/v1/ProduceStreamResponse.js";
 export type { RaftClient, RaftHandlers } from "../generated/castle/v1/Raft.js";
 export type { RaftAppendRequest as WireRaftAppendRequest } from "../generated/castle/v1/RaftAppendRequest.js";
 export type { RaftAppendResponse as WireRaftAppendResponse } from "../generated/castle/v1/RaftAppendResponse.js";

@@ -11,6 +11,8 @@ import type { MetadataRequestInput as _castle_v1_MetadataRequestInput, MetadataR
 import type { MetadataResponseInput as _castle_v1_MetadataResponseInput, MetadataResponse as _castle_v1_MetadataResponse } from '../../castle/v1/MetadataResponse.js';
 import type { ProduceRequestInput as _castle_v1_ProduceRequestInput, ProduceRequest as _castle_v1_ProduceRequest } from '../../castle/v1/ProduceRequest.js';
 import type { ProduceResponseInput as _castle_v1_ProduceResponseInput, ProduceResponse as _castle_v1_ProduceResponse } from '../../castle/v1/ProduceResponse.js';
+import type { ProduceStreamRequestInput as _castle_v1_ProduceStreamRequestInput, ProduceStreamRequest as _castle_v1_ProduceStreamRequest } from '../../castle/v1/ProduceStreamRequest.js';
+import type { ProduceStreamResponseInput as _castle_v1_ProduceStreamResponseInput, ProduceStreamResponse as _castle_v1_ProduceStreamResponse } from '../../castle/v1/ProduceStreamResponse.js';
 
 export interface BrokerClient extends grpc.Client {
   /**
@@ -55,6 +57,35 @@ export interface BrokerClient extends grpc.Client {
   produce(argument: _castle_v1_ProduceRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ProduceResponse>): grpc.ClientUnaryCall;
   produce(argument: _castle_v1_ProduceRequestInput, callback: grpc.requestCallback<_castle_v1_ProduceResponse>): grpc.ClientUnaryCall;
   
+  /**
+   * Produce on one long-lived stream per client and broker, which saves an HTTP/2 stream per
+   * request. Each request carries a correlation_id the client chose (unique among its requests
+   * still unanswered on this stream); each response echoes it. Clients must match responses by
+   * correlation_id: today the broker handles a stream's requests one at a time and answers in
+   * arrival order, but it may answer in completion order later. A request that fails as a
+   * whole is answered with an error on every partition it named, and the stream goes on. The
+   * broker reads at most a fixed number of unanswered requests per stream and stops reading
+   * (HTTP/2 flow control holds the client back) until it has answered some. The stream ends
+   * with a status only for a malformed message (INVALID_ARGUMENT) or shutdown (UNAVAILABLE);
+   * requests unanswered then were not necessarily not applied, as with a failed unary call.
+   */
+  ProduceStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponse>;
+  ProduceStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponse>;
+  /**
+   * Produce on one long-lived stream per client and broker, which saves an HTTP/2 stream per
+   * request. Each request carries a correlation_id the client chose (unique among its requests
+   * still unanswered on this stream); each response echoes it. Clients must match responses by
+   * correlation_id: today the broker handles a stream's requests one at a time and answers in
+   * arrival order, but it may answer in completion order later. A request that fails as a
+   * whole is answered with an error on every partition it named, and the stream goes on. The
+   * broker reads at most a fixed number of unanswered requests per stream and stops reading
+   * (HTTP/2 flow control holds the client back) until it has answered some. The stream ends
+   * with a status only for a malformed message (INVALID_ARGUMENT) or shutdown (UNAVAILABLE);
+   * requests unanswered then were not necessarily not applied, as with a failed unary call.
+   */
+  produceStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponse>;
+  produceStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponse>;
+  
 }
 
 export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
@@ -69,6 +100,20 @@ export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
   
   Produce: grpc.handleUnaryCall<_castle_v1_ProduceRequest, _castle_v1_ProduceResponseInput>;
   
+  /**
+   * Produce on one long-lived stream per client and broker, which saves an HTTP/2 stream per
+   * request. Each request carries a correlation_id the client chose (unique among its requests
+   * still unanswered on this stream); each response echoes it. Clients must match responses by
+   * correlation_id: today the broker handles a stream's requests one at a time and answers in
+   * arrival order, but it may answer in completion order later. A request that fails as a
+   * whole is answered with an error on every partition it named, and the stream goes on. The
+   * broker reads at most a fixed number of unanswered requests per stream and stops reading
+   * (HTTP/2 flow control holds the client back) until it has answered some. The stream ends
+   * with a status only for a malformed message (INVALID_ARGUMENT) or shutdown (UNAVAILABLE);
+   * requests unanswered then were not necessarily not applied, as with a failed unary call.
+   */
+  ProduceStream: grpc.handleBidiStreamingCall<_castle_v1_ProduceStreamRequest, _castle_v1_ProduceStreamResponseInput>;
+  
 }
 
 export interface BrokerDefinition extends grpc.ServiceDefinition {
@@ -76,4 +121,5 @@ export interface BrokerDefinition extends grpc.ServiceDefinition {
   ListOffsets: MethodDefinition<_castle_v1_ListOffsetsRequestInput, _castle_v1_ListOffsetsResponseInput, _castle_v1_ListOffsetsRequest, _castle_v1_ListOffsetsResponse>
   Metadata: MethodDefinition<_castle_v1_MetadataRequestInput, _castle_v1_MetadataResponseInput, _castle_v1_MetadataRequest, _castle_v1_MetadataResponse>
   Produce: MethodDefinition<_castle_v1_ProduceRequestInput, _castle_v1_ProduceResponseInput, _castle_v1_ProduceRequest, _castle_v1_ProduceResponse>
+  ProduceStream: MethodDefinition<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponseInput, _castle_v1_ProduceStreamRequest, _castle_v1_ProduceStreamResponse>
 }
