@@ -1,7 +1,6 @@
 // The composition root: builds every subsystem of a node from its config and ports, starts
 // the listeners and the periodic work, and tears it all down in reverse order.
 
-import { mkdirSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { type Clock, JsonLogger, type Logger, systemClock } from "@castle/common";
 import { widenFlowControlWindows } from "@castle/protocol";
@@ -14,6 +13,7 @@ import { startHttpServer } from "./http/http-server.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { FetchPurgatory } from "./replica/fetch-purgatory.js";
 import { ReplicaManager } from "./replica/replica-manager.js";
+import { ensureNodeIdentity } from "./storage-format/node-identity.js";
 import { TopicAdmin } from "./topics/topic-admin.js";
 import { TopicRegistry } from "./topics/topic-registry.js";
 
@@ -37,9 +37,21 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
   const config = "nodeId" in source ? source : loadBrokerConfig(source);
   const clock = ports.clock ?? systemClock;
   const logger = ports.logger ?? new JsonLogger(config.logLevel, { nodeId: config.nodeId });
-  mkdirSync(config.dataDir, { recursive: true });
 
-  const registry = TopicRegistry.open(config.dataDir, config.clusterId);
+  // Identity first: a directory of another cluster or node is refused before anything opens it.
+  const identity = ensureNodeIdentity({
+    dataDir: config.dataDir,
+    clusterId: config.clusterId,
+    nodeId: config.nodeId,
+    singleNode: config.singleNode,
+  });
+  if (identity.source !== "existing") {
+    logger.info(identity.source === "formatted" ? "formatted data directory" : "wrote meta.properties from cluster-metadata.json", {
+      dataDir: config.dataDir,
+      clusterId: identity.meta.clusterId,
+    });
+  }
+  const registry = TopicRegistry.open(config.dataDir, identity.meta.clusterId);
   let logs: LogManager;
   try {
     logs = await LogManager.open({ dataDir: config.dataDir, clock, logger: logger.child({ component: "storage" }) });

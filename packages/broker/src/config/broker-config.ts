@@ -4,7 +4,16 @@
 // (Java-properties style `key=value`), then defaults.
 
 import { readFileSync } from "node:fs";
-import { type ConfigDef, type ConfigValue, parseConfigValue } from "@castle/metadata";
+import { type ConfigDef, type ConfigValue, formatConfigValue, parseConfigValue } from "@castle/metadata";
+import {
+  formatQuorumVoters,
+  nodeRoleProblems,
+  PROCESS_ROLES,
+  type ProcessRole,
+  parseProcessRoles,
+  parseQuorumVoters,
+  type QuorumVoter,
+} from "./node-roles.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const NEVER = Number.MAX_SAFE_INTEGER;
@@ -21,7 +30,22 @@ export const brokerConfigDefs = [
     name: "cluster.id",
     type: "string",
     defaultValue: "",
-    doc: "Expected cluster id; empty = take the one in data.dir or create one on first start.",
+    doc: "Expected cluster id (up to 64 of A-Z a-z 0-9 _ -); empty = take the one in data.dir's meta.properties (or, single-node, create one on first start).",
+  },
+  {
+    name: "process.roles",
+    type: "string",
+    defaultValue: "broker,controller",
+    doc: "Comma list of broker, controller: what this node does. Both (the default) = combined mode.",
+  },
+  {
+    name: "controller.quorum.voters",
+    type: "string",
+    defaultValue: "",
+    doc:
+      "The metadata quorum, id@host:port,... (controller.port of each controller). Every controller lists itself with its node.id. " +
+      "Use an odd count (3 or 5): an even one tolerates no more failures than one fewer. " +
+      "Empty = single-node mode: this node alone, node.id@localhost:controller.port, and data.dir is formatted on first start.",
   },
   { name: "listener.host", type: "string", defaultValue: "0.0.0.0", doc: "Address the client, controller and HTTP listeners bind to." },
   { name: "advertised.host", type: "string", defaultValue: "localhost", doc: "Host name clients are told to use to reach this node." },
@@ -48,6 +72,48 @@ export const brokerConfigDefs = [
     min: 0,
     max: 65535,
     doc: "HTTP port for /metrics, /healthz and /readyz. 0 = any free port.",
+  },
+  {
+    name: "broker.session.timeout.ms",
+    type: "int",
+    defaultValue: 9000,
+    min: 1,
+    doc: "A broker that has not heartbeated to the active controller for this long is fenced.",
+  },
+  {
+    name: "broker.heartbeat.interval.ms",
+    type: "int",
+    defaultValue: 2000,
+    min: 1,
+    doc: "How often a broker heartbeats to the active controller; must be below broker.session.timeout.ms.",
+  },
+  {
+    name: "auto.leader.rebalance.enable",
+    type: "boolean",
+    defaultValue: true,
+    doc: "Move partition leadership back to each partition's preferred (first) replica when leaders are imbalanced.",
+  },
+  {
+    name: "leader.imbalance.per.broker.percentage",
+    type: "int",
+    defaultValue: 10,
+    min: 0,
+    max: 100,
+    doc: "Share of a broker's preferred-leader partitions led elsewhere above which a rebalance runs.",
+  },
+  {
+    name: "leader.imbalance.check.interval.seconds",
+    type: "long",
+    defaultValue: 300,
+    min: 1,
+    doc: "How often the active controller checks leader imbalance.",
+  },
+  {
+    name: "metadata.snapshot.every.entries",
+    type: "long",
+    defaultValue: 10000,
+    min: 1,
+    doc: "Metadata log entries between snapshots of the metadata image; restart loads the newest snapshot.",
   },
   {
     name: "num.partitions",
@@ -186,11 +252,26 @@ export interface BrokerConfig {
   nodeId: number;
   dataDir: string;
   clusterId: string;
+  /** Parsed process.roles (non-empty). */
+  processRoles: ReadonlySet<ProcessRole>;
+  /**
+   * The metadata quorum's voters: controller.quorum.voters parsed, or in single-node mode (the
+   * key empty) this node alone at localhost:controller.port.
+   */
+  controllerQuorumVoters: readonly QuorumVoter[];
+  /** True when controller.quorum.voters is empty: data.dir is formatted on first start. */
+  singleNode: boolean;
   listenerHost: string;
   advertisedHost: string;
   clientPort: number;
   controllerPort: number;
   httpPort: number;
+  brokerSessionTimeoutMs: number;
+  brokerHeartbeatIntervalMs: number;
+  autoLeaderRebalanceEnable: boolean;
+  leaderImbalancePerBrokerPercentage: number;
+  leaderImbalanceCheckIntervalSeconds: number;
+  metadataSnapshotEveryEntries: number;
   numPartitions: number;
   defaultReplicationFactor: number;
   autoCreateTopicsEnable: boolean;
@@ -222,6 +303,15 @@ const defsByName = new Map<string, ConfigDef>(brokerConfigDefs.map((d) => [d.nam
 
 export function brokerConfigDef(name: string): ConfigDef | undefined {
   return defsByName.get(name);
+}
+
+/** Kafka's ids are 22 URL-safe base64 characters (`castle storage random-uuid`); any short token of those characters is accepted. */
+const CLUSTER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Why `clusterId` cannot be a cluster id, or undefined if it can. */
+export function clusterIdProblem(clusterId: string): string | undefined {
+  if (CLUSTER_ID_PATTERN.test(clusterId)) return undefined;
+  return `cluster id "${clusterId}" is not 1-64 characters of A-Z, a-z, 0-9, _ and -; use one from \`castle storage random-uuid\``;
 }
 
 /** Parses Java-properties style text: `key=value` lines, `#` or `!` comments, blank lines. */
@@ -284,6 +374,41 @@ export function loadBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
       problems.push(`${(error as Error).message} (from ${given.source})`);
     }
   }
+  const roles = parseProcessRoles(String(values["processRoles"] ?? ""));
+  const voters = parseQuorumVoters(String(values["controllerQuorumVoters"] ?? ""));
+  problems.push(...roles.problems, ...voters.problems);
+  const nodeId = values["nodeId"];
+  if (typeof nodeId === "number" && roles.problems.length === 0 && voters.problems.length === 0) {
+    problems.push(...nodeRoleProblems(nodeId, roles.value, voters.value));
+  }
+  const clusterId = values["clusterId"];
+  if (typeof clusterId === "string" && clusterId !== "") {
+    const problem = clusterIdProblem(clusterId);
+    if (problem !== undefined) problems.push(`cluster.id: ${problem}`);
+  }
+  const heartbeatMs = values["brokerHeartbeatIntervalMs"];
+  const sessionMs = values["brokerSessionTimeoutMs"];
+  if (typeof heartbeatMs === "number" && typeof sessionMs === "number" && heartbeatMs >= sessionMs) {
+    problems.push(
+      `broker.heartbeat.interval.ms=${heartbeatMs} is not below broker.session.timeout.ms=${sessionMs}; a broker would be fenced between heartbeats, lower the interval or raise the timeout`,
+    );
+  }
   if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join("\n  ")}`);
-  return { ...(values as unknown as Omit<BrokerConfig, "sources">), sources: origin };
+  const plain = values as unknown as Omit<BrokerConfig, "sources" | "processRoles" | "controllerQuorumVoters" | "singleNode">;
+  const singleNode = voters.value.length === 0;
+  return {
+    ...plain,
+    processRoles: roles.value,
+    controllerQuorumVoters: singleNode ? [{ id: plain.nodeId, host: "localhost", port: plain.controllerPort }] : voters.value,
+    singleNode,
+    sources: origin,
+  };
+}
+
+/** A key's value as text, as describe-configs shows it (the parsed forms written back as configured). */
+export function brokerConfigText(config: BrokerConfig, name: BrokerConfigName): string {
+  if (name === "process.roles") return PROCESS_ROLES.filter((r) => config.processRoles.has(r)).join(",");
+  if (name === "controller.quorum.voters") return config.singleNode ? "" : formatQuorumVoters(config.controllerQuorumVoters);
+  const value = config[camel(name) as keyof BrokerConfig];
+  return typeof value === "object" ? JSON.stringify(value) : formatConfigValue(value);
 }

@@ -10,7 +10,7 @@ import {
   type DescribeConfigsResponseInput,
   protocolError,
 } from "@castle/protocol";
-import { brokerConfigDefs } from "../config/broker-config.js";
+import { brokerConfigDefs, brokerConfigText } from "../config/broker-config.js";
 import { effectiveTopicConfigs } from "../config/topic-config.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields, noError } from "./error-result.js";
@@ -38,11 +38,10 @@ function brokerEntries(ctx: BrokerContext, name: string): ConfigEntryInput[] {
     );
   }
   return brokerConfigDefs.map((def) => {
-    const field = def.name.replace(/\.([a-z])/g, (_m, c: string) => c.toUpperCase()) as keyof typeof ctx.config;
     const source = ctx.config.sources[def.name] ?? "default";
     return {
       name: def.name,
-      value: formatConfigValue(ctx.config[field] as string | number | boolean),
+      value: brokerConfigText(ctx.config, def.name),
       source: source === "default" ? "CONFIG_SOURCE_DEFAULT" : "CONFIG_SOURCE_STATIC_BROKER",
       readOnly: true,
       isDefault: source === "default",

@@ -8,6 +8,8 @@ import { registerPerfConsume } from "./perf-consume.js";
 import { registerPerfProduce } from "./perf-produce.js";
 import { registerProduce } from "./produce.js";
 import { registerServerStart } from "./server-start.js";
+import { registerStorageFormat } from "./storage-format.js";
+import { registerStorageRandomUuid } from "./storage-random-uuid.js";
 import { registerTopicAlter } from "./topic-alter.js";
 import { registerTopicCreate } from "./topic-create.js";
 import { registerTopicDelete } from "./topic-delete.js";
@@ -16,6 +18,10 @@ import { registerTopicList } from "./topic-list.js";
 
 export function registerCommands(program: Command): void {
   registerServerStart(program);
+
+  const storage = program.command("storage").description("format data directories (like kafka-storage.sh)");
+  registerStorageFormat(storage);
+  registerStorageRandomUuid(storage);
 
   const topic = program.command("topic").description("create, list, describe, alter and delete topics");
   registerTopicCreate(topic);
