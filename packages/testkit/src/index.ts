@@ -3,3 +3,4 @@ export * from "./node-process.js";
 export * from "./raft/index.js";
 export * from "./sim/index.js";
 export * from "./temp-dir.js";
+export * from "./wait.js";

@@ -4,35 +4,19 @@
 // member is the active controller.
 
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SeededRandom } from "@castle/common";
 import { MetadataQuorum, type MetadataQuorumOptions } from "@castle/metadata";
+import { freePort, waitUntil } from "@castle/testkit";
 
 export const QUORUM_CLUSTER_ID = "quorum-test-cluster";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `probe` every 10 ms until it returns a value other than undefined/false; fails after timeoutMs. */
-export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  return waitUntil(probe, what, timeoutMs, 10);
 }
 
 export interface HarnessOptions {

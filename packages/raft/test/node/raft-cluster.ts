@@ -2,10 +2,10 @@
 // restarts at the same address), LevelDB in a temp dir per node, a list state machine.
 
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SeededRandom } from "@castle/common";
+import { freePort, waitUntil } from "@castle/testkit";
 import { Registry } from "prom-client";
 import type { Entry } from "../../src/core/types.js";
 import { RaftNode, type RaftStateMachine } from "../../src/node/raft-node.js";
@@ -38,26 +38,11 @@ export class ListStateMachine implements RaftStateMachine {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
-export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Polls `probe` every 10 ms until it returns a value other than undefined/false; fails after timeoutMs. */
+export function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  return waitUntil(probe, what, timeoutMs, 10);
 }
 
 export interface ClusterOptions {

@@ -6,10 +6,10 @@
 
 import { type ChildProcess, fork } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RaftNodeId } from "@castle/raft";
+import { freePort, waitUntil } from "../wait.js";
 import type {
   ProposeReply,
   RaftChildFailure,
@@ -56,35 +56,6 @@ export function raftNodeChildPath(): string {
   const path = fileURLToPath(new URL("./raft-node-child.js", import.meta.url));
   if (!existsSync(path)) throw new Error(`${path} is missing; run npm run build first`);
   return path;
-}
-
-/** A port that was free a moment ago on 127.0.0.1 (listen on 0, read it, close). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `probe` every `intervalMs` until it returns a value (not undefined/false); throws after `timeoutMs`. */
-export async function waitUntil<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  what: string,
-  timeoutMs: number,
-  intervalMs = 25,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 interface PendingReply {
