@@ -1,5 +1,6 @@
 export * from "./in-process-node.js";
 export * from "./node-process.js";
+export * from "./output-lines.js";
 export * from "./raft/index.js";
 export * from "./sim/index.js";
 export * from "./temp-dir.js";

@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { followLines } from "./output-lines.js";
 
 export interface NodeProcessOptions {
   dataDir: string;
@@ -53,45 +54,35 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
       child.kill("SIGKILL");
       reject(new Error(`node did not start within ${options.startTimeoutMs ?? 20000} ms; last output: ${tail.join("\n")}`));
     }, options.startTimeoutMs ?? 20000);
-    const tail: string[] = [];
-    let buffered = "";
     let started = false;
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      for (const line of lines) {
-        options.onLog?.(line);
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        if (started || !line.includes('"node started"')) continue;
-        started = true;
-        clearTimeout(timer);
-        const entry = JSON.parse(line) as { clientPort: number; httpPort: number };
-        const stop = async (killAfterMs = 10000): Promise<number | null> => {
-          if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-          child.kill("SIGTERM");
-          const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-          const code = await exited;
-          clearTimeout(killer);
-          return code;
-        };
-        const kill = async (): Promise<void> => {
-          if (child.exitCode !== null || child.signalCode !== null) return;
-          child.kill("SIGKILL");
-          await exited;
-        };
-        resolve({
-          pid: child.pid as number,
-          clientPort: entry.clientPort,
-          httpPort: entry.httpPort,
-          bootstrap: `127.0.0.1:${entry.clientPort}`,
-          child,
-          stop,
-          kill,
-        });
-      }
+    const tail = followLines(child.stderr, (line) => {
+      options.onLog?.(line);
+      if (started || !line.includes('"node started"')) return;
+      started = true;
+      clearTimeout(timer);
+      const entry = JSON.parse(line) as { clientPort: number; httpPort: number };
+      const stop = async (killAfterMs = 10000): Promise<number | null> => {
+        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+        const code = await exited;
+        clearTimeout(killer);
+        return code;
+      };
+      const kill = async (): Promise<void> => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill("SIGKILL");
+        await exited;
+      };
+      resolve({
+        pid: child.pid as number,
+        clientPort: entry.clientPort,
+        httpPort: entry.httpPort,
+        bootstrap: `127.0.0.1:${entry.clientPort}`,
+        child,
+        stop,
+        kill,
+      });
     });
     child.once("exit", (code) => {
       if (started) return;

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RaftNodeId } from "@castle/raft";
+import { followLines } from "../output-lines.js";
 import { freePort, waitUntil } from "../wait.js";
 import type {
   ProposeReply,
@@ -24,7 +25,6 @@ import type {
 export const DEFAULT_START_TIMEOUT_MS = 20_000;
 export const DEFAULT_REPLY_TIMEOUT_MS = 15_000;
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-const STDERR_TAIL_LINES_MAX = 20;
 
 export interface RaftProcessClusterOptions {
   /** How many voters (ids 1..n), or their ids. */
@@ -113,19 +113,7 @@ export class RaftProcess {
     },
   ): Promise<RaftProcess> {
     const child = fork(raftNodeChildPath(), [...args], { execArgv: [...options.nodeArgs], stdio: ["ignore", "pipe", "pipe", "ipc"] });
-    const tail: string[] = [];
-    let buffered = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      for (const line of lines) {
-        options.onLog?.(line);
-        tail.push(line);
-        if (tail.length > STDERR_TAIL_LINES_MAX) tail.shift();
-      }
-    });
+    const tail = followLines(child.stderr, (line) => options.onLog?.(line));
     child.stdout?.resume();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
