@@ -1,8 +1,8 @@
 // The quorum controller's decisions: every operation's happy path, refusals (a clear error and
 // no records), fencing, controlled shutdown, elections, rebalance and placement.
 
-import { InvariantError } from "@castle/common";
-import { type MetadataRecord, NO_LEADER, type PartitionChangeRecord } from "@castle/metadata";
+import { InvariantError, SeededRandom } from "@castle/common";
+import { type MetadataRecord, NO_LEADER, type PartitionChangeRecord, QuorumController } from "@castle/metadata";
 import { expect } from "chai";
 import { CLUSTER_ID, leadersPerBroker, TestCluster } from "./helpers.js";
 
@@ -255,6 +255,32 @@ describe("QuorumController: brokers", () => {
     expect(cluster.image.broker(1)?.fenced).to.equal(false);
     const second = cluster.register(2);
     expect(second, "epochs are unique across brokers").to.be.greaterThan(first);
+  });
+
+  it("after a failover (or reset), a broker must catch up to the whole image before it is unfenced", () => {
+    const cluster = new TestCluster();
+    const epoch = cluster.register(1);
+    cluster.register(2); // the log moves on past broker 1's registration
+    // A controller that took over did not replay broker 1's registration itself.
+    for (const controller of [
+      new QuorumController({ clusterId: CLUSTER_ID }, { image: cluster.image, random: new SeededRandom(2) }),
+      cluster.controller,
+    ]) {
+      controller.reset(cluster.image);
+      const behind = controller.brokerHeartbeat(
+        { brokerId: 1, brokerEpoch: epoch, metadataOffset: cluster.image.offset - 1, wantShutdown: false },
+        0,
+      );
+      expect(behind.result.isCaughtUp, "behind the image: not caught up").to.equal(false);
+      expect(behind.records, "and stays fenced").to.deep.equal([]);
+      const current = controller.brokerHeartbeat(
+        { brokerId: 1, brokerEpoch: epoch, metadataOffset: cluster.image.offset, wantShutdown: false },
+        0,
+      );
+      expect(current.result.isCaughtUp).to.equal(true);
+      expect(current.records).to.deep.equal([{ type: "UnfenceBroker", brokerId: 1, brokerEpoch: epoch }]);
+      controller.reset(cluster.image); // drop the undecided records before the next controller tries
+    }
   });
 
   it("refuses registration from another live incarnation, a wrong cluster, and heartbeats with a stale epoch or unknown id", () => {

@@ -60,7 +60,11 @@ export class QuorumController {
   /** Last heartbeat (or registration) per broker, monotonic ms. Unknown = not heard from since this controller became active. */
   private readonly heartbeats = new Map<number, number>();
   private readonly shuttingDown = new Set<number>();
-  /** Offset of each broker's latest RegisterBroker record, as replayed here. */
+  /**
+   * Offset of each broker's latest RegisterBroker record, as replayed by this controller while
+   * active. A broker missing here (registered before this controller took over) must have caught
+   * up to the whole image instead: conservative, never unfencing a broker that is behind.
+   */
   private readonly registrationOffsets = new Map<number, number>();
   private outstanding = false;
   private nextRebalanceCheckMs: number | null = null;
@@ -98,6 +102,8 @@ export class QuorumController {
     this.current = image;
     this.outstanding = false;
     this.heartbeats.clear();
+    // Registrations replayed elsewhere meanwhile are not in this map; forget it rather than trust it.
+    this.registrationOffsets.clear();
     this.shuttingDown.clear();
     this.nextRebalanceCheckMs = null;
   }
@@ -311,7 +317,7 @@ export class QuorumController {
     this.beginDecision();
     const broker = this.expectRegistered(request.brokerId, request.brokerEpoch);
     this.heartbeats.set(broker.brokerId, nowMs);
-    const isCaughtUp = request.metadataOffset >= (this.registrationOffsets.get(broker.brokerId) ?? 0);
+    const isCaughtUp = request.metadataOffset >= (this.registrationOffsets.get(broker.brokerId) ?? this.current.offset);
     if (request.wantShutdown || this.shuttingDown.has(broker.brokerId)) {
       const records: MetadataRecord[] = [];
       if (!broker.fenced) {
