@@ -29,7 +29,6 @@ if (voters !== undefined && voters !== 3 && voters !== 5) {
 }
 const faultSteps = values.steps === undefined ? undefined : Number(values.steps);
 const common = { ...(voters === undefined ? {} : { voters }), ...(faultSteps === undefined ? {} : { faultSteps }) };
-const reproduceSuffix = `${voters === undefined ? "" : ` --voters ${voters}`}${faultSteps === undefined ? "" : ` --steps ${faultSteps}`}`;
 
 if (values.seed !== undefined) {
   const seed = Number(values.seed);
@@ -39,7 +38,6 @@ if (values.seed !== undefined) {
       seed,
       ...common,
       ...(values.quiet ? {} : { traceSink: (line) => console.log(line) }),
-      reproduce: `npm run sim -- --seed ${seed}${reproduceSuffix}`,
     });
     console.log(`seed ${seed} passed in ${(performance.now() - started).toFixed(0)} ms:`, result);
   } catch (error) {
@@ -56,7 +54,7 @@ if (values.seed !== undefined) {
   for (let i = 0; i < count; i++) {
     const seed = base + i;
     try {
-      const result = runSeed({ seed, ...common, reproduce: `npm run sim -- --seed ${seed}${reproduceSuffix}` });
+      const result = runSeed({ seed, ...common });
       committed += result.committedEntries;
     } catch (error) {
       failures.push(seed);

@@ -29,12 +29,3 @@ export function commit(sim: Simulation, value: string, ids: readonly RaftNodeId[
   }
   return result.index;
 }
-
-/** Copy of the network's per-type send counters. */
-export function sentByType(sim: Simulation): Record<string, number> {
-  return { ...sim.network.counters.byType };
-}
-
-export function delta(after: Record<string, number>, before: Record<string, number>, type: string): number {
-  return (after[type] ?? 0) - (before[type] ?? 0);
-}

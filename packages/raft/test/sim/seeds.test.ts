@@ -21,7 +21,15 @@ const failingSeeds = JSON.parse(readFileSync(new URL("./failing-seeds.json", imp
 
 describe("raft simulation: seeds that once failed", () => {
   it("failing-seeds.json is a list of {seed, voters?, steps?, note?}", () => {
-    expect(failingSeeds).to.be.an("array");
+    expect(failingSeeds).to.be.an("array").that.is.not.empty;
+    for (const [i, entry] of failingSeeds.entries()) {
+      expect(Object.keys(entry), `entry ${i}: known keys only`).to.satisfy((keys: string[]) =>
+        keys.every((k) => ["seed", "voters", "steps", "note"].includes(k)),
+      );
+      expect(Number.isSafeInteger(entry.seed) && entry.seed >= 0, `entry ${i}: seed is a non-negative integer`).to.equal(true);
+      if (entry.voters !== undefined) expect([3, 5], `entry ${i}: voters`).to.include(entry.voters);
+      if (entry.steps !== undefined) expect(Number.isSafeInteger(entry.steps) && entry.steps > 0, `entry ${i}: steps`).to.equal(true);
+    }
   });
   for (const entry of failingSeeds) {
     it(`seed ${entry.seed}${entry.voters === undefined ? "" : ` (${entry.voters} voters)`}${entry.note === undefined ? "" : `: ${entry.note}`}`, () => {
@@ -46,7 +54,6 @@ describe("raft simulation: CI seed batch", function () {
           seed,
           voters,
           faultSteps: FAULT_STEPS,
-          reproduce: `npm run sim -- --seed ${seed} --voters ${voters} --steps ${FAULT_STEPS}`,
         });
         committed += result.committedEntries;
         snapshots += result.snapshotsRestored;

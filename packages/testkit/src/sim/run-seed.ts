@@ -96,7 +96,8 @@ export function runSeed(options: SeedRunOptions): SeedRunResult {
     clockSkew: shape.clockSkew,
     ...(options.traceSink === undefined ? {} : { traceSink: options.traceSink }),
     reproduce:
-      options.reproduce ?? `npm run sim -- --seed ${options.seed}${options.voters === undefined ? "" : ` --voters ${options.voters}`}`,
+      options.reproduce ??
+      `npm run sim -- --seed ${options.seed}${options.voters === undefined ? "" : ` --voters ${options.voters}`}${options.faultSteps === undefined ? "" : ` --steps ${options.faultSteps}`}`,
   });
   sim.trace.event(0, 0, `seed ${options.seed}: ${JSON.stringify({ ...shape, raft: { ...shape.raft } })}`);
   const chaos = new Chaos(sim);
@@ -149,10 +150,9 @@ export function runSeed(options: SeedRunOptions): SeedRunResult {
     );
   }
   sim.fullCheck();
-  let crashes = 0;
   let snapshotsRestored = 0;
   for (const id of sim.ids) snapshotsRestored += sim.node(id).snapshotsRestored;
-  crashes = chaos.crashes;
+  const crashes = chaos.crashes;
   return {
     seed: options.seed,
     voters: shape.voters,
@@ -199,8 +199,8 @@ class Chaos {
         this.confChangeIndexes.add(entry.index);
         this.confChangesCommitted++;
       }
-      sim.trace.event(sim.nowMs, node.id, `applied conf change ${entry.index}: ${JSON.stringify(decodeConfChange(entry.data))}`);
       const change = decodeConfChange(entry.data);
+      sim.trace.event(sim.nowMs, node.id, `applied conf change ${entry.index}: ${JSON.stringify(change)}`);
       if (change.type === "removeNode" && !this.removed.has(change.nodeId)) {
         // An operator decommissions a removed server some time after its removal commits.
         this.removed.add(change.nodeId);

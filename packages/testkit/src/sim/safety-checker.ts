@@ -45,8 +45,6 @@ export interface NodeView {
   readonly term: number;
   readonly commit: number;
   readonly isObserver: boolean;
-  /** False while the node has unpersisted work (its storage lags its in-memory log). */
-  readonly settled: boolean;
   readonly storage: RaftLogStorage;
 }
 
@@ -152,7 +150,10 @@ export class SafetyChecker {
     }
   }
 
-  /** After every step: roles, commit monotonicity and leader completeness for settled leaders. */
+  /**
+   * After every step: roles, commit monotonicity and leader completeness. Steps are whole events
+   * (a node handles a Ready from persist to advance in one), so no view has unpersisted work.
+   */
   checkStep(views: readonly NodeView[]): void {
     for (const v of views) {
       const previous = this.commits.get(v.id) ?? 0;
@@ -165,7 +166,7 @@ export class SafetyChecker {
       const leader = this.leaders.get(v.term);
       if (leader === undefined) this.leaders.set(v.term, v.id);
       else if (leader !== v.id) throw new SafetyViolation("election safety", `n${leader} and n${v.id} both led term ${v.term}`);
-      if (v.settled) this.checkLeaderComplete(v);
+      this.checkLeaderComplete(v);
     }
   }
 

@@ -117,10 +117,6 @@ export class SimNetwork {
     return this.blocked.has(from * LINK_KEY + to);
   }
 
-  get partitioned(): boolean {
-    return this.blocked.size > 0;
-  }
-
   healPartitions(): void {
     this.blocked.clear();
   }

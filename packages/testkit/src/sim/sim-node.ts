@@ -68,10 +68,6 @@ export class SimNode {
   tickPeriodMs: number;
   /** While now < pausedUntilMs the node neither ticks nor takes messages (a GC pause, a stalled disk). */
   pausedUntilMs = 0;
-  /** Ready batches handled; entries applied (this incarnation and all). */
-  readyCount = 0;
-  appliedCount = 0;
-  snapshotsTaken = 0;
   snapshotsRestored = 0;
 
   constructor(
@@ -165,7 +161,6 @@ export class SimNode {
 
   private handleOneReady(ready: Ready): void {
     const { checker, trace, now } = this.deps;
-    this.readyCount++;
     // 1. Persist: snapshot, then entries (append truncates a conflicting suffix), then hard state.
     if (ready.snapshot !== undefined) this.storage.applySnapshot(ready.snapshot);
     if (ready.entries.length > 0) this.storage.append(ready.entries);
@@ -206,7 +201,6 @@ export class SimNode {
         throw new Error(`n${this.id}: committed entry ${entry.index} does not follow applied ${this.stateMachine.index}`);
       }
       this.stateMachine.apply(entry);
-      this.appliedCount++;
       checker.onApply(this.id, entry, this.stateMachine.hash);
       this.deps.onApply(this, entry);
     }
@@ -227,7 +221,6 @@ export class SimNode {
     if (status.applied !== applied) throw new Error(`n${this.id}: core says applied ${status.applied}, state machine is at ${applied}`);
     this.storage.createSnapshot(applied, status.confState, this.stateMachine.encode());
     this.storage.compact(Math.max(applied - keepEntries, 0));
-    this.snapshotsTaken++;
     this.deps.trace.event(
       this.deps.now(),
       this.id,

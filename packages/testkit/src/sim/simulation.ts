@@ -11,7 +11,6 @@ import {
   type ConfChange,
   type ConfState,
   type Entry,
-  encodeConfChange,
   MemoryRaftStorage,
   type Message,
   type ProposeResult,
@@ -252,7 +251,6 @@ export class Simulation {
           term: node.term,
           commit: node.commit,
           isObserver: node.isObserver,
-          settled: true,
           storage: node.storage,
         });
     }
@@ -375,17 +373,6 @@ export class Simulation {
   /** Values (proposed strings) node `id` has applied, in order. */
   applied(id: RaftNodeId): readonly string[] {
     return this.node(id).stateMachine.values;
-  }
-
-  /** Up members (per the leader's configuration, else their own) that have applied `value`. */
-  appliedBy(value: string): RaftNodeId[] {
-    return this.upNodes()
-      .filter((n) => n.stateMachine.values.includes(value))
-      .map((n) => n.id);
-  }
-
-  encodeConfChange(change: ConfChange): Uint8Array {
-    return encodeConfChange(change);
   }
 
   private atNode<T>(id: RaftNodeId | undefined, run: (node: SimNode) => T): T {
