@@ -12,6 +12,7 @@ import {
   readZigzag,
   setBatchBaseOffset,
   validateBatches,
+  wholeBatchesLength,
   writeZigzag,
   zigzagSize,
 } from "@castle/protocol";
@@ -205,5 +206,16 @@ describe("error table", () => {
     expect(errorInfoForCode(10)).to.include({ name: "MESSAGE_TOO_LARGE", retriable: false });
     expect(errorInfoForCode(36)).to.include({ name: "TOPIC_ALREADY_EXISTS", retriable: false });
     expect(errorInfoForCode(9999).name).to.equal("UNKNOWN_SERVER_ERROR");
+  });
+});
+
+describe("walking concatenated batches", () => {
+  it("stops at a batch whose length field is below the framing instead of looping", () => {
+    const good = encodeRecordBatch([{ value: Buffer.from("ok") }], { baseTimestampMs: 1 });
+    const bad = Buffer.alloc(61);
+    bad.writeInt32BE(-12, 8); // declares a total size of 0 bytes
+    const buf = Buffer.concat([good, bad]);
+    expect(wholeBatchesLength(buf)).to.equal(good.length);
+    expect(decodeRecordBatches(buf).map((r) => r.value?.toString())).to.deep.equal(["ok"]);
   });
 });

@@ -4,13 +4,14 @@
 // min_bytes are ready, park in the purgatory until an append or max_wait_ms.
 
 import {
-  BATCH_LOG_OVERHEAD_BYTES,
   batchRecordCount,
+  batchSizeAt,
   decodeRecordBatches,
   type FetchPartitionResponseInput,
   type FetchRequest,
   type FetchResponseInput,
   protocolError,
+  wholeBatchesLength,
 } from "@castle/protocol";
 import { partitionKey } from "../replica/fetch-purgatory.js";
 import type { BrokerContext } from "./broker-context.js";
@@ -21,8 +22,8 @@ export const PARTITION_FETCH_BYTES_DEFAULT = 1048576;
 
 function countRecords(batches: Buffer): number {
   let count = 0;
-  for (let pos = 0; pos + 61 <= batches.length; pos += batches.readInt32BE(pos + 8) + BATCH_LOG_OVERHEAD_BYTES)
-    count += batchRecordCount(batches, pos);
+  const end = wholeBatchesLength(batches);
+  for (let pos = 0; pos < end; pos += batchSizeAt(batches, pos)) count += batchRecordCount(batches, pos);
   return count;
 }
 

@@ -90,6 +90,20 @@ export function writeInt64(buf: Buffer, pos: number, value: number): void {
   buf.writeUInt32BE(value - high * TWO_32, pos + 4);
 }
 
+/**
+ * Length of the longest prefix of `buf` made of whole batches (a batch whose length field is
+ * below the 12-byte framing ends the prefix, so a corrupt length can never stall a walk).
+ */
+export function wholeBatchesLength(buf: Buffer): number {
+  let position = 0;
+  while (position + BATCH_LOG_OVERHEAD_BYTES <= buf.length) {
+    const size = batchSizeAt(buf, position);
+    if (size < BATCH_LOG_OVERHEAD_BYTES || position + size > buf.length) break;
+    position += size;
+  }
+  return position;
+}
+
 /** Total bytes of the batch that starts at `pos`, from its length field. */
 export function batchSizeAt(buf: Buffer, pos: number): number {
   return buf.readInt32BE(pos + OFFSET_LENGTH) + BATCH_LOG_OVERHEAD_BYTES;

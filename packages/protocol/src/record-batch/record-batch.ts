@@ -9,8 +9,10 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD_BYTES,
   type BatchHeader,
+  batchSizeAt,
   CompressionType,
   readBatchHeader,
+  wholeBatchesLength,
   writeBatchHeader,
 } from "./batch-header.js";
 import { readZigzag, type VarintCursor, writeZigzag, zigzagSize } from "./varint.js";
@@ -209,15 +211,12 @@ export function decodeRecordBatch(buf: Buffer, pos = 0): { header: BatchHeader; 
   return { header, records };
 }
 
-/** Decodes every batch in a buffer of concatenated batches; skips a partial trailing batch. */
+/** Decodes every whole batch in a buffer of concatenated batches; skips a partial trailing batch. */
 export function decodeRecordBatches(buf: Buffer): DecodedRecord[] {
   const out: DecodedRecord[] = [];
-  let pos = 0;
-  while (pos + BATCH_LOG_OVERHEAD_BYTES <= buf.length) {
-    const size = buf.readInt32BE(pos + 8) + BATCH_LOG_OVERHEAD_BYTES;
-    if (pos + size > buf.length) break;
+  const end = wholeBatchesLength(buf);
+  for (let pos = 0; pos < end; pos += batchSizeAt(buf, pos)) {
     for (const record of decodeRecordBatch(buf, pos).records) out.push(record);
-    pos += size;
   }
   return out;
 }

@@ -12,13 +12,12 @@
 import { unlinkSync } from "node:fs";
 import { type Clock, invariant, type Logger } from "@castle/common";
 import {
-  BATCH_LOG_OVERHEAD_BYTES,
   type BatchSpan,
-  batchSizeAt,
   protocolError,
   setBatchBaseOffset,
   setBatchLeaderEpoch,
   setBatchLogAppendTime,
+  wholeBatchesLength,
   writeInt64,
 } from "@castle/protocol";
 import { type LogConfig, SEGMENT_BYTES_MAX, validateLogConfig } from "../config/log-config.js";
@@ -692,15 +691,4 @@ export class PartitionLog {
     );
     return result;
   }
-}
-
-/** Length of the longest prefix of `buf` made of whole batches. */
-export function wholeBatchesLength(buf: Buffer): number {
-  let position = 0;
-  while (position + BATCH_LOG_OVERHEAD_BYTES <= buf.length) {
-    const size = batchSizeAt(buf, position);
-    if (size < BATCH_LOG_OVERHEAD_BYTES || position + size > buf.length) break;
-    position += size;
-  }
-  return position;
 }
