@@ -142,7 +142,8 @@ export type Message = VoteRequest | VoteResponse | AppendRequest | AppendRespons
 /**
  * What the core asks its driver to do. Contract, in this order:
  * 1. persist `snapshot` (if any), then `entries` (truncating any stored suffix from
- *    entries[0].index), then `hardState` (if any), durably;
+ *    entries[0].index), then `hardState` (if any), durably (a hard state that only moves
+ *    `commit` need not be: commit is volatile in Raft, §3.8);
  * 2. only then send `messages` (they may depend on what was persisted);
  * 3. restore the state machine from `snapshot` (if any), apply `committedEntries` in order;
  * 4. call advance(ready) with this very object.

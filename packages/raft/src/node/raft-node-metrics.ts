@@ -28,7 +28,7 @@ export class RaftNodeMetrics {
     });
     this.appendLatency = new Histogram({
       name: "castle_raft_append_latency_seconds",
-      help: "Time to persist one Ready (entries, hard state, snapshot) with fsync",
+      help: "Time to persist one Ready (entries, hard state, snapshot); fsynced unless only commit moved",
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });

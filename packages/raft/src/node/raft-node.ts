@@ -1,6 +1,6 @@
 // The Raft driver: owns a RaftCore, feeds it ticks from a timer, inbound messages from the
 // transport and requests from callers, and carries out each Ready in the contract's order
-// (types.ts): persist (fsync) -> send -> restore/apply -> advance. Exactly one Ready is in
+// (types.ts): persist -> send -> restore/apply -> advance. Exactly one Ready is in
 // progress at a time (a promise chain); the core keeps accepting input meanwhile, and its
 // next Ready picks that up.
 //
@@ -204,7 +204,10 @@ export class RaftNode {
       };
       const core = new RaftCore(config, storage, { applied: storage.firstIndex() - 1 });
       const peers = Object.fromEntries(Object.entries(options.peers).filter(([id]) => Number(id) !== options.id));
-      transport = await GrpcRaftTransport.start({ id: options.id, listen: options.listen, peers }, { logger, clock });
+      transport = await GrpcRaftTransport.start(
+        { id: options.id, listen: options.listen, peers },
+        { logger, clock, ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }) },
+      );
       const node = new RaftNode(
         options.id,
         core,
@@ -437,9 +440,12 @@ export class RaftNode {
         read.resolve();
       }
     }
-    const elections = this.core.status().counters.electionsStarted;
-    if (elections > this.electionsSeen) this.metrics.electionsTotal.inc(elections - this.electionsSeen);
-    this.electionsSeen = elections;
+    // Every election changes the role, so the counter is read (status() builds a whole view) only then.
+    if (ready.softState) {
+      const elections = this.core.status().counters.electionsStarted;
+      if (elections > this.electionsSeen) this.metrics.electionsTotal.inc(elections - this.electionsSeen);
+      this.electionsSeen = elections;
+    }
   }
 
   private observeSoftState(role: Role, leaderId: RaftNodeId): void {

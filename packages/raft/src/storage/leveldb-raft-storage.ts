@@ -1,8 +1,10 @@
 // The durable Raft log: HardState, ConfState, the latest snapshot and the log entries in one
 // LevelDB database (format in raft-storage-codec.ts). The core reads synchronously, so the
-// log is mirrored in a MemoryRaftStorage; writes go to LevelDB first, in one batch with
-// sync (fsync) so that a Ready is either entirely on disk or not at all, and only then to the
-// mirror. Writes are serialized in call order.
+// log is mirrored in a MemoryRaftStorage; writes go to LevelDB first, in one atomic batch
+// (fsynced unless it only moves the commit index, see persist), and only then to the mirror.
+// Writes are serialized in call order. Because a commit-only change is not fsynced, the commit
+// index on disk can trail the real one after a crash; `corruptTailPolicy: "truncate"` may then
+// drop entries that were in fact committed, which is one more reason it is an operator opt-in.
 //
 // Recovery (open): every value is checked against its CRC32C. LevelDB's own write-ahead log
 // makes each batch atomic, so a torn Ready cannot appear; a checksum failure means the disk
@@ -127,8 +129,8 @@ export class LevelDbRaftStorage implements RaftLogStorage {
   /**
    * Step 1 of the Ready contract: the snapshot (replacing the whole log), then the entries
    * (truncating any stored suffix from entries[0].index), then the hard state, in one
-   * LevelDB batch written with sync. Resolves only once it is on disk; the mirror the core
-   * reads is updated after that.
+   * LevelDB batch, fsynced unless it only moves commit. Resolves once written; the mirror the
+   * core reads is updated after that.
    */
   persist(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): Promise<void> {
     return this.enqueue(async () => {
@@ -180,7 +182,6 @@ export class LevelDbRaftStorage implements RaftLogStorage {
     return this.enqueue(async () => {
       const { index, term, confState } = snapshot.meta;
       invariant(this.memory.term(index) === term, () => `snapshot at ${index} has term ${term}, the log says ${this.memory.term(index)}`);
-      this.memory.createSnapshot(index, confState, snapshot.data);
       await this.db.batch(
         [
           { type: "put", key: singletonKey(RaftKeyPrefix.Snapshot), value: encodeSnapshot(snapshot) },
@@ -188,6 +189,8 @@ export class LevelDbRaftStorage implements RaftLogStorage {
         ],
         { sync: true },
       );
+      // Disk first, as everywhere here: the core may send this snapshot once it sees it.
+      this.memory.createSnapshot(index, confState, snapshot.data);
     });
   }
 

@@ -1,8 +1,9 @@
-// RaftTransport over gRPC (castle.v1.Raft/Step). One server per node; one client per peer from
-// an address book. Outbound messages wait in a bounded queue per peer and leave in batches,
-// one Step call in flight per peer, so a peer sees our messages in the order we sent them.
-// A failed call drops its batch (Raft retransmits) and reports the peer unreachable.
-// Inbound batches are validated as a whole before anything reaches the handler.
+// RaftTransport over gRPC (castle.v1.Raft). One server per node; one client per peer from an
+// address book. Outbound messages wait in a bounded queue per peer and leave in batches on one
+// long-lived StepStream per peer, so a peer sees our messages in the order we sent them; HTTP/2
+// flow control is the back-pressure. A failed stream loses what was on it (Raft retransmits),
+// reports the peer unreachable and is reopened. Inbound batches (on a stream or a unary Step)
+// are validated as a whole before anything reaches the handler.
 
 import { type Clock, type Logger, silentLogger, systemClock } from "@castle/common";
 import {
@@ -29,9 +30,9 @@ export interface GrpcRaftTransportOptions {
   readonly peers: Readonly<Record<number, string>>;
   /** Messages waiting for one peer; beyond this, new messages to that peer are dropped. */
   readonly outboundMessagesMax?: number;
-  /** Messages in one Step call. */
+  /** Messages in one batch. */
   readonly batchMessagesMax?: number;
-  /** Approximate payload bytes in one Step call (a single larger message still goes alone). */
+  /** Approximate payload bytes in one batch (a single larger message still goes alone). */
   readonly batchBytesMax?: number;
   /** Upper bound of the reconnect back-off to a peer that went away. */
   readonly reconnectBackoffMsMax?: number;

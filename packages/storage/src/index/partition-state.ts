@@ -2,7 +2,7 @@
 //   version u8 | logStartOffset u64 | recoveryOffset u64 | recoverySegmentBase u64
 //   | recoveryPosition u64 | highWatermark u64
 // The recovery point (offset, segment, position) is known flushed: recovery validates only
-// the bytes after it. Written after every flush and on close, so a clean restart scans nothing.
+// the bytes after it. Written after every flush and on close, so a clean restart skips CRC validation (it only walks batch framing past the last index entry).
 
 import { invariant } from "@castle/common";
 import { readUint64, writeUint64 } from "./key-prefix.js";

@@ -49,7 +49,7 @@ export class LogManager {
       // directory that is not a partition is worth a warning.
       if (!statSync(join(dataDir, name)).isDirectory()) continue;
       const parsed = parsePartitionDirName(name);
-      if (parsed === undefined || !statSync(join(dataDir, name)).isDirectory()) {
+      if (parsed === undefined) {
         logger.warn("ignoring unknown entry in data dir", { name });
         continue;
       }
@@ -110,7 +110,7 @@ export class LogManager {
     await Promise.all(this.allLogs().map((log) => log.flush()));
   }
 
-  /** Flushes every log, writes recovery points (so a restart scans nothing) and closes LevelDB. */
+  /** Flushes every log, writes recovery points (so a restart skips CRC validation) and closes LevelDB. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -395,7 +395,7 @@ export class PartitionLog {
     });
   }
 
-  /** Flushes, writes the recovery point (the clean-shutdown marker: a restart scans nothing) and closes the files. */
+  /** Flushes, writes the recovery point (the clean-shutdown marker: a restart skips CRC validation and walks at most index.interval.bytes of framing per segment) and closes the files. */
   close(): Promise<void> {
     return this.exclusive(async () => {
       if (this.closed) return;
