@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { execFile, spawn } from "node:child_process";
 // npm run bench:produce [-- --records N --profile]
-// One node (a child process), one producer in this process, acks=1, 100-byte and 1 KiB
+// One node (a child process), one producer (`castle perf produce`, its own process), acks=1, 100-byte and 1 KiB
 // records. Prints records/s, MB/s, p50/p99 send latency, the node's peak RSS, and ratios to
 // the machine's raw sequential append rate measured in the same run. --profile writes a CPU
 // profile of the node and prints where its time went.

@@ -105,6 +105,20 @@ describe("broker API over gRPC", function () {
     expect(empty.recordBatches.length).to.equal(0);
   });
 
+  it("holds a fetch until min.bytes have arrived, across several appends", async () => {
+    await createTopic("minbytes");
+    const one = batchOf(["x".repeat(200)]);
+    const pending = fetch("minbytes", 0, 0, { maxWaitMs: 5000, minBytes: one.length * 3 });
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await produce("minbytes", 0, batchOf(["x".repeat(200)]));
+    }
+    const result = await pending;
+    expect(decodeRecordBatches(result.recordBatches), "all three appends, not just the first").to.have.length(3);
+    const timedOut = await fetch("minbytes", 0, 3, { maxWaitMs: 200, minBytes: 1 << 20 });
+    expect(timedOut.errorCode, "max.wait.ms answers with what there is").to.equal(0);
+  });
+
   it("keeps topics and records across a restart", async () => {
     await createTopic("durable", 2, { "retention.ms": "3600000" });
     await produce("durable", 0, batchOf(["x", "y"]));

@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { loopbackNodeFlags } from "./in-process-node.js";
 import { followLines } from "./output-lines.js";
 
 export interface NodeProcessOptions {
@@ -38,14 +39,9 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
   if (level === "warn" || level === "error") {
     return Promise.reject(new Error(`log.level=${level} hides the "node started" line this harness waits for; use info or debug`));
   }
-  const overrides = {
-    "client.port": "0",
-    "http.port": "0",
-    "listener.host": "127.0.0.1",
-    "advertised.host": "127.0.0.1",
-    ...options.overrides,
-  };
-  const args = [...(options.nodeArgs ?? []), castleCliPath(), "server", "start", "--data-dir", options.dataDir];
+  // The same loopback flags as an in-process node; data.dir goes as --data-dir with the rest as overrides.
+  const { "data.dir": dataDir, ...overrides } = loopbackNodeFlags(options.dataDir, options.overrides);
+  const args = [...(options.nodeArgs ?? []), castleCliPath(), "server", "start", "--data-dir", dataDir ?? options.dataDir];
   for (const [key, value] of Object.entries(overrides)) args.push("--override", `${key}=${value}`);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -1,7 +1,8 @@
 // Fetch with long-poll (Kafka's FetchRequest semantics): read from each partition up to its
 // partition_max_bytes and the response's max_bytes; the first partition with data may
 // exceed them by one whole batch so a consumer never stalls on a large batch. If fewer than
-// min_bytes are ready, park in the purgatory until an append or max_wait_ms.
+// min_bytes are ready, park in the purgatory, re-reading after each append to a wanted
+// partition, until min_bytes are there or max_wait_ms has passed.
 
 import {
   batchRecordCount,
@@ -31,12 +32,25 @@ interface Collected {
   response: FetchResponseInput;
   bytes: number;
   anyError: boolean;
+  /** Batch bytes read per topic: counted in the metrics only for the response actually sent. */
+  readonly bytesOutByTopic: Map<string, Buffer[]>;
+}
+
+function countTraffic(ctx: BrokerContext, collected: Collected): FetchResponseInput {
+  for (const [topic, buffers] of collected.bytesOutByTopic) {
+    for (const records of buffers) {
+      ctx.metrics.bytesOut.inc({ topic }, records.length);
+      ctx.metrics.messagesOut.inc({ topic }, countRecords(records));
+    }
+  }
+  return collected.response;
 }
 
 function collect(ctx: BrokerContext, request: FetchRequest): Collected {
   let budget = request.maxBytes > 0 ? request.maxBytes : FETCH_MAX_BYTES_DEFAULT;
   let bytes = 0;
   let anyError = false;
+  const bytesOutByTopic = new Map<string, Buffer[]>();
   const structured = request.format === "RECORD_FORMAT_STRUCTURED";
   const topics = request.topics.map((topic) => ({
     name: topic.name,
@@ -47,10 +61,7 @@ function collect(ctx: BrokerContext, request: FetchRequest): Collected {
         const out = ctx.replicas.read(topic.name, p.partition, p.fetchOffset, Math.min(partitionMax, budget), bytes === 0);
         bytes += out.records.length;
         budget = Math.max(0, budget - out.records.length);
-        if (out.records.length > 0) {
-          ctx.metrics.bytesOut.inc({ topic: topic.name }, out.records.length);
-          ctx.metrics.messagesOut.inc({ topic: topic.name }, countRecords(out.records));
-        }
+        if (out.records.length > 0) bytesOutByTopic.set(topic.name, [...(bytesOutByTopic.get(topic.name) ?? []), out.records]);
         const base = {
           partition: p.partition,
           ...noError,
@@ -81,19 +92,26 @@ function collect(ctx: BrokerContext, request: FetchRequest): Collected {
       }
     }),
   }));
-  return { response: { topics }, bytes, anyError };
+  return { response: { topics }, bytes, anyError, bytesOutByTopic };
 }
 
 export async function handleFetch(ctx: BrokerContext, request: FetchRequest): Promise<FetchResponseInput> {
-  const first = collect(ctx, request);
   const minBytes = Math.max(1, request.minBytes);
   const waitMs = Math.min(Math.max(0, request.maxWaitMs), ctx.config.fetchMaxWaitMsMax);
-  if (first.bytes >= minBytes || first.anyError || waitMs === 0) return first.response;
+  const deadline = ctx.clock.monotonicMs() + waitMs;
   const wanted = request.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition, offset: p.fetchOffset })));
-  await ctx.purgatory.wait(
-    wanted.map((w) => partitionKey(w.topic, w.partition)),
-    waitMs,
-    () => wanted.some((w) => ctx.replicas.hasDataBeyond(w.topic, w.partition, w.offset)),
-  );
-  return collect(ctx, request).response;
+  const keys = wanted.map((w) => partitionKey(w.topic, w.partition));
+  let collected = collect(ctx, request);
+  // Wake on each append to a wanted partition that moves its end, re-read, and answer once
+  // min.bytes are there, an error shows, or max.wait.ms has passed (bounded by the deadline).
+  for (;;) {
+    const remainingMs = deadline - ctx.clock.monotonicMs();
+    if (collected.bytes >= minBytes || collected.anyError || remainingMs <= 0) return countTraffic(ctx, collected);
+    const ends = wanted.map((w) => ctx.replicas.logEndOffset(w.topic, w.partition));
+    const parked = await ctx.purgatory.wait(keys, remainingMs, () =>
+      wanted.some((w, i) => ctx.replicas.logEndOffset(w.topic, w.partition) > (ends[i] ?? 0)),
+    );
+    if (!parked) return countTraffic(ctx, collected); // the purgatory is full: answer with what there is
+    collected = collect(ctx, request);
+  }
 }

@@ -10,13 +10,14 @@ export const partitionKey = (topic: string, partition: number): WatchKey => `${t
 interface Waiter {
   keys: readonly WatchKey[];
   isSatisfied: () => boolean;
-  resolve: () => void;
+  resolve: (parked: boolean) => void;
   timer: NodeJS.Timeout;
 }
 
 export class FetchPurgatory {
   private readonly byKey = new Map<WatchKey, Set<Waiter>>();
   private waiters = 0;
+  private closed = false;
 
   constructor(private readonly waitersMax: number) {}
 
@@ -24,9 +25,12 @@ export class FetchPurgatory {
     return this.waiters;
   }
 
-  /** Resolves when isSatisfied() turns true after a notify on one of `keys`, or after waitMs. */
-  wait(keys: readonly WatchKey[], waitMs: number, isSatisfied: () => boolean): Promise<void> {
-    if (waitMs <= 0 || keys.length === 0 || this.waiters >= this.waitersMax) return Promise.resolve();
+  /**
+   * Resolves true when isSatisfied() turns true after a notify on one of `keys`, or after
+   * waitMs; resolves false at once when it does not park (nothing to wait on, or full).
+   */
+  wait(keys: readonly WatchKey[], waitMs: number, isSatisfied: () => boolean): Promise<boolean> {
+    if (this.closed || waitMs <= 0 || keys.length === 0 || this.waiters >= this.waitersMax) return Promise.resolve(false);
     return new Promise((resolve) => {
       const waiter: Waiter = {
         keys,
@@ -56,8 +60,9 @@ export class FetchPurgatory {
     }
   }
 
-  /** Completes every waiter (shutdown). */
+  /** Completes every waiter and parks no more (shutdown). */
   completeAll(): void {
+    this.closed = true;
     for (const set of [...this.byKey.values()]) for (const waiter of [...set]) this.complete(waiter);
   }
 
@@ -71,7 +76,7 @@ export class FetchPurgatory {
     }
     if (removed) {
       this.waiters--;
-      waiter.resolve();
+      waiter.resolve(true);
     }
   }
 }

@@ -119,10 +119,9 @@ export class ReplicaManager {
     return { records, highWatermark, logStartOffset: log.logStartOffset };
   }
 
-  /** Bytes a fetch at `fetchOffset` could return now (for min.bytes checks): the log end minus the offset is a cheap proxy. */
-  hasDataBeyond(topic: string, partition: number, fetchOffset: number): boolean {
-    const log = this.deps.logs.logFor(topic, partition);
-    return log !== undefined && log.logEndOffset > fetchOffset;
+  /** The partition's log end offset, or -1 if this node has no such log (a waiting fetch compares it to notice appends). */
+  logEndOffset(topic: string, partition: number): number {
+    return this.deps.logs.logFor(topic, partition)?.logEndOffset ?? -1;
   }
 
   /** Kafka ListOffsets: -1 latest, -2 earliest, else the first offset with timestamp >= it. */

@@ -2,7 +2,7 @@
 // Pure: the ClusterClient feeds it Metadata responses and asks it questions. Entries are
 // replaced wholesale on every update so a reader never sees a half-applied response.
 
-import type { MetadataResponse } from "@castle/protocol";
+import { ErrorCode, type MetadataResponse } from "@castle/protocol";
 import type { BrokerAddress } from "./bootstrap.js";
 
 export interface PartitionInfo {
@@ -65,7 +65,14 @@ export class MetadataCache {
       const dense = Array.from(
         { length: partitions.length },
         (_, i): PartitionInfo =>
-          partitions[i] ?? { partition: i, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], errorCode: 5 },
+          partitions[i] ?? {
+            partition: i,
+            leaderId: -1,
+            leaderEpoch: -1,
+            replicaNodes: [],
+            isrNodes: [],
+            errorCode: ErrorCode.LEADER_NOT_AVAILABLE,
+          },
       );
       this.topics.set(topic.name, {
         name: topic.name,

@@ -8,6 +8,7 @@ import { silentLogger } from "@castle/common";
 import {
   BATCH_LOG_OVERHEAD_BYTES,
   decodeRecordBatch,
+  ErrorCode,
   type FetchRequestInput,
   type FetchResponse,
   type ListOffsetsRequestInput,
@@ -321,7 +322,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         const tp = { topic: topic.name, partition: p.partition };
         const fetchedFrom = positions.get(tpKey(tp));
         if (fetchedFrom === undefined) continue;
-        if (p.errorCode === 1) {
+        if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
           this.subscription.handleOutOfRange(tp, fetchedFrom, p.errorMessage);
           continue;
         }

@@ -6,6 +6,7 @@
 
 import { type Clock, type Logger, silentLogger, systemClock } from "@castle/common";
 import {
+  ErrorCode,
   type ProduceRequestInput,
   type ProduceResponse,
   type ProtocolError,
@@ -283,7 +284,7 @@ export class Producer {
       );
     }
     const topicError = this.transport.metadata.topicError(head.topic);
-    if (topicError !== undefined && topicError.errorCode !== 3) {
+    if (topicError !== undefined && topicError.errorCode !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
       return errorFromWire(topicError.errorCode, topicError.errorMessage, `topic '${head.topic}'`);
     }
     if (this.lastMetadataError !== undefined && topicError === undefined) return this.lastMetadataError;
