@@ -11,6 +11,7 @@
 
 import { CastleError, type Clock, invariant, type Logger, type Random, silentLogger, systemClock, systemRandom } from "@castle/common";
 import type { Registry } from "prom-client";
+import { decodeConfChange } from "../core/conf-change.js";
 import { RaftCore } from "../core/raft-core.js";
 import {
   type ConfChange,
@@ -428,7 +429,10 @@ export class RaftNode {
   }
 
   private afterAdvance(ready: Ready): void {
-    for (const entry of ready.committedEntries) this.settleProposal(entry);
+    for (const entry of ready.committedEntries) {
+      this.settleProposal(entry);
+      if (entry.type === EntryType.ConfChange) this.forgetRemovedPeer(entry);
+    }
     for (const state of ready.readStates) {
       const read = this.pendingReads.get(state.requestId);
       if (read) read.index = state.index;
@@ -563,6 +567,17 @@ export class RaftNode {
       }, this.requestTimeoutMs());
       this.pendingProposals.set(result.index, { term: result.term, startedMs, resolve, reject, timer });
     });
+  }
+
+  /**
+   * A node removed from the configuration leaves the address book too, so the transport
+   * refuses its messages (a removed node that keeps campaigning could otherwise raise terms).
+   */
+  private forgetRemovedPeer(entry: Entry): void {
+    const change = decodeConfChange(entry.data);
+    if (change.type !== "removeNode" || change.nodeId === this.id) return;
+    this.peers.delete(change.nodeId);
+    this.transport.removePeer(change.nodeId);
   }
 
   private changeMembership(change: ConfChange, address?: string): Promise<{ index: number; term: number }> {

@@ -56,3 +56,26 @@ describe("RaftNode role changes", function () {
     expect(leader.status().failure).to.equal(undefined);
   });
 });
+
+describe("RaftNode membership over the wire", function () {
+  this.timeout(20_000);
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await TestCluster.start({ voters: [1, 2, 3] });
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  it("removes a follower; the rest keep committing, and transport metrics are exported", async () => {
+    const leader = await cluster.waitForLeader();
+    const removed = [1, 2, 3].find((id) => id !== leader.id) as number;
+    await leader.removeNode(removed);
+    await waitFor(() => !leader.status().voters.some((v) => v.nodeId === removed) || undefined, "the removal to apply");
+    const result = await leader.propose(new TextEncoder().encode("after-removal"));
+    expect(result.index).to.be.greaterThan(0);
+    const metrics = await cluster.registries.get(leader.id)?.metrics();
+    expect(metrics, "the transport's counters are on the node's registry").to.match(/castle_raft_transport_sent_messages_total/);
+  });
+});
