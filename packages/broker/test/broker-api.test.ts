@@ -141,7 +141,7 @@ describe("broker API over gRPC", function () {
         "replication factor above broker count",
         () => createTopic("rf", 1, {}, 3),
         ErrorCode.INVALID_REPLICATION_FACTOR,
-        /available broker/,
+        /larger than the 1 live \(registered and unfenced\) broker/,
       ],
       ["unknown config", () => createTopic("cfg", 1, { "no.such.config": "1" }), ErrorCode.INVALID_CONFIG, /unknown topic config/],
       ["out-of-range config", () => createTopic("cfg2", 1, { "segment.bytes": "12" }), ErrorCode.INVALID_CONFIG, /out of range/],

@@ -30,3 +30,8 @@ export class ManualClock implements Clock {
     this.monoMs += ms;
   }
 }
+
+/** Resolves after `ms` milliseconds of real time (a timer; not for code that takes a Clock port in tests). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

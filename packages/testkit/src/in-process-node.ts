@@ -12,6 +12,7 @@ export function loopbackNodeFlags(dataDir: string, overrides: Record<string, str
     "data.dir": dataDir,
     "client.port": "0",
     "http.port": "0",
+    "controller.port": "0",
     "listener.host": "127.0.0.1",
     "advertised.host": "127.0.0.1",
     ...overrides,

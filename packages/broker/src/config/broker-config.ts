@@ -63,7 +63,7 @@ export const brokerConfigDefs = [
     defaultValue: 9093,
     min: 0,
     max: 65535,
-    doc: "Controller/Raft gRPC port. Reserved: a single node does not open it yet.",
+    doc: "Controller listener: the metadata quorum's Raft traffic and castle.v1.Controller (broker registration, forwarded admin requests). 0 = any free port (single node only).",
   },
   {
     name: "http.port",
@@ -72,6 +72,12 @@ export const brokerConfigDefs = [
     min: 0,
     max: 65535,
     doc: "HTTP port for /metrics, /healthz and /readyz. 0 = any free port.",
+  },
+  {
+    name: "broker.rack",
+    type: "string",
+    defaultValue: "",
+    doc: "Rack (or zone) of this broker; replicas of a partition are spread over racks when brokers declare them. Empty = none.",
   },
   {
     name: "broker.session.timeout.ms",
@@ -266,6 +272,7 @@ export interface BrokerConfig {
   clientPort: number;
   controllerPort: number;
   httpPort: number;
+  brokerRack: string;
   brokerSessionTimeoutMs: number;
   brokerHeartbeatIntervalMs: number;
   autoLeaderRebalanceEnable: boolean;

@@ -3,7 +3,7 @@
 // (INVALID_ARGUMENT for operating errors that reject the whole request, INTERNAL for bugs).
 // ProduceStream has its own adapter (produce-stream.ts) over the same handleProduce.
 
-import { type AdminHandlers, type BrokerHandlers, loadCastleProto, ProtocolError } from "@castle/protocol";
+import { type AdminHandlers, type BrokerHandlers, loadCastleProto, ProtocolError, statusDetailsOf } from "@castle/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { handleAlterConfigs, handleDescribeConfigs } from "../handlers/admin-configs.js";
 import {
@@ -14,7 +14,7 @@ import {
   handleListTopics,
 } from "../handlers/admin-topics.js";
 import type { BrokerContext } from "../handlers/broker-context.js";
-import { handleDescribeCluster } from "../handlers/describe-cluster.js";
+import { handleDescribeCluster, handleDescribeQuorum, handleElectLeaders } from "../handlers/describe-cluster.js";
 import { handleFetch } from "../handlers/fetch.js";
 import { handleListOffsets } from "../handlers/list-offsets.js";
 import { handleMetadata } from "../handlers/metadata.js";
@@ -31,7 +31,7 @@ function unary<Req, Res>(ctx: BrokerContext, api: string, handler: Handler<Req, 
         (response) => callback(null, response),
         (error: unknown) => {
           if (error instanceof ProtocolError) {
-            callback({ code: grpc.status.INVALID_ARGUMENT, details: `${error.code}: ${error.message}` });
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: statusDetailsOf(error) });
             return;
           }
           ctx.logger.error("request failed", { api, error });
@@ -66,6 +66,8 @@ export function addCastleServices(server: grpc.Server, ctx: BrokerContext): Cast
     DescribeConfigs: unary(ctx, "describe_configs", handleDescribeConfigs),
     AlterConfigs: unary(ctx, "alter_configs", handleAlterConfigs),
     DescribeCluster: unary(ctx, "describe_cluster", handleDescribeCluster),
+    DescribeQuorum: unary(ctx, "describe_quorum", handleDescribeQuorum),
+    ElectLeaders: unary(ctx, "elect_leaders", handleElectLeaders),
   };
   server.addService(proto.castle.v1.Broker.service, broker);
   server.addService(proto.castle.v1.Admin.service, admin);

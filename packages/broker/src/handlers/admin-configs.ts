@@ -1,5 +1,6 @@
 // DescribeConfigs and AlterConfigs (incremental: set or delete per key) for topics, and
 // DescribeConfigs for the broker's static config. Broker configs are read-only at run time.
+// Topic configs are read from the metadata image; changes go to the active controller.
 
 import { formatConfigValue } from "@castle/metadata";
 import {
@@ -18,8 +19,9 @@ import { errorFields, noError } from "./error-result.js";
 const topicSource = { topic: "CONFIG_SOURCE_TOPIC", broker: "CONFIG_SOURCE_STATIC_BROKER", default: "CONFIG_SOURCE_DEFAULT" } as const;
 
 function topicEntries(ctx: BrokerContext, name: string): ConfigEntryInput[] {
-  const topic = ctx.topicAdmin.existing(name);
-  return effectiveTopicConfigs(topic.configs, ctx.config).map((c) => ({
+  const image = ctx.image();
+  if (!image.topic(name)) throw protocolError("UNKNOWN_TOPIC_OR_PARTITION", `topic "${name}" does not exist`, { topic: name });
+  return effectiveTopicConfigs(image.topicConfigs(name), ctx.config).map((c) => ({
     name: c.name,
     value: formatConfigValue(c.value),
     source: topicSource[c.source],
@@ -75,26 +77,7 @@ export async function handleDescribeConfigs(ctx: BrokerContext, request: Describ
   };
 }
 
+/** Goes to the active controller, which validates every key and value and commits the change. */
 export async function handleAlterConfigs(ctx: BrokerContext, request: AlterConfigsRequest): Promise<AlterConfigsResponseInput> {
-  const results = [];
-  for (const resource of request.resources) {
-    try {
-      if (resource.type !== "CONFIG_RESOURCE_TYPE_TOPIC") {
-        throw protocolError(
-          "INVALID_REQUEST",
-          "only topic configs can be altered at run time; change broker configs in the config file and restart",
-        );
-      }
-      const changes = resource.configs.map((c) => ({
-        name: c.name,
-        op: c.op === "ALTER_CONFIG_OP_DELETE" ? ("delete" as const) : ("set" as const),
-        value: c.value,
-      }));
-      await ctx.topicAdmin.alterConfigs(resource.name, changes, request.validateOnly);
-      results.push({ type: resource.type, name: resource.name, ...noError });
-    } catch (error) {
-      results.push({ type: resource.type, name: resource.name, ...errorFields(error, ctx.logger, "alter configs") });
-    }
-  }
-  return { results };
+  return ctx.controller.call("alterConfigs", [request]);
 }

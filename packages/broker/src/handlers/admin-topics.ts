@@ -1,105 +1,94 @@
-// Topic admin RPCs: create, delete, list, describe, create partitions. Each topic succeeds
-// or fails on its own; validation lives in TopicAdmin.
+// Topic admin RPCs. Changes (create, delete, create partitions) go to the active controller,
+// which validates and commits them; each topic succeeds or fails on its own. Reads (list,
+// describe) come from this node's metadata image.
 
 import { isInternalTopic } from "@castle/metadata";
-import type {
-  CreatePartitionsRequest,
-  CreatePartitionsResponseInput,
-  CreateTopicsRequest,
-  CreateTopicsResponseInput,
-  DeleteTopicsRequest,
-  DeleteTopicsResponseInput,
-  DescribeTopicsRequest,
-  DescribeTopicsResponseInput,
-  ListTopicsRequest,
-  ListTopicsResponseInput,
+import {
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponseInput,
+  type CreateTopicsRequest,
+  type CreateTopicsResponseInput,
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponseInput,
+  type DescribeTopicsRequest,
+  type DescribeTopicsResponseInput,
+  ErrorCode,
+  type ListTopicsRequest,
+  type ListTopicsResponseInput,
+  protocolError,
 } from "@castle/protocol";
+import { awaitLocalMetadata } from "./await-metadata.js";
 import type { BrokerContext } from "./broker-context.js";
-import { errorFields, noError } from "./error-result.js";
-import { topicMetadata } from "./topic-metadata.js";
+import { errorFields } from "./error-result.js";
+import { failedTopicMetadata, topicMetadata } from "./topic-metadata.js";
 
 export async function handleCreateTopics(ctx: BrokerContext, request: CreateTopicsRequest): Promise<CreateTopicsResponseInput> {
-  const topics = [];
-  for (const spec of request.topics) {
-    try {
-      const topic = await ctx.topicAdmin.createTopic(
-        { name: spec.name, numPartitions: spec.numPartitions, replicationFactor: spec.replicationFactor, configs: spec.configs },
-        request.validateOnly,
-      );
-      topics.push({
-        name: spec.name,
-        ...noError,
-        topicId: request.validateOnly ? "" : topic.topicId,
-        numPartitions: topic.partitions,
-        replicationFactor: topic.replicationFactor,
-      });
-    } catch (error) {
-      topics.push({
-        name: spec.name,
-        ...errorFields(error, ctx.logger, "create topics"),
-        topicId: "",
-        numPartitions: -1,
-        replicationFactor: -1,
-      });
-    }
+  const response = await ctx.controller.call("createTopics", [request], request.timeoutMs);
+  const created = (response.topics ?? []).filter((t) => t.errorCode === ErrorCode.NONE && t.topicId).map((t) => t.topicId as string);
+  if (!request.validateOnly && created.length > 0) {
+    await awaitLocalMetadata(ctx, (image) => created.every((id) => image.topicById(id) !== undefined));
   }
-  return { topics };
+  return response;
 }
 
 export async function handleDeleteTopics(ctx: BrokerContext, request: DeleteTopicsRequest): Promise<DeleteTopicsResponseInput> {
-  const topics = [];
-  for (const name of request.names) {
-    try {
-      await ctx.topicAdmin.deleteTopic(name);
-      topics.push({ name, ...noError });
-    } catch (error) {
-      topics.push({ name, ...errorFields(error, ctx.logger, "delete topics") });
-    }
+  const ids = new Map(request.names.map((name) => [name, ctx.image().topic(name)?.topicId]));
+  const response = await ctx.controller.call("deleteTopics", [request], request.timeoutMs);
+  const deleted = (response.topics ?? []).filter((t) => t.errorCode === ErrorCode.NONE).map((t) => ids.get(t.name ?? ""));
+  if (deleted.length > 0) {
+    await awaitLocalMetadata(ctx, (image) => deleted.every((id) => id === undefined || image.topicById(id) === undefined));
   }
-  return { topics };
+  return response;
 }
 
 export async function handleListTopics(ctx: BrokerContext, request: ListTopicsRequest): Promise<ListTopicsResponseInput> {
   return {
-    topics: ctx.registry
-      .all()
+    topics: ctx
+      .image()
+      .topics()
       .filter((t) => request.includeInternal || !isInternalTopic(t.name))
+      .sort((a, b) => a.name.localeCompare(b.name))
       .map((t) => ({
         name: t.name,
         topicId: t.topicId,
         isInternal: isInternalTopic(t.name),
-        numPartitions: t.partitions,
-        replicationFactor: t.replicationFactor,
+        numPartitions: t.partitions.length,
+        replicationFactor: t.partitions[0]?.replicas.length ?? 0,
       })),
   };
 }
 
 export async function handleDescribeTopics(ctx: BrokerContext, request: DescribeTopicsRequest): Promise<DescribeTopicsResponseInput> {
-  const names = request.names.length > 0 ? request.names : ctx.registry.all().map((t) => t.name);
+  const image = ctx.image();
+  const names =
+    request.names.length > 0
+      ? request.names
+      : image
+          .topics()
+          .map((t) => t.name)
+          .sort();
   return {
     topics: names.map((name) => {
-      try {
-        const topic = ctx.topicAdmin.existing(name);
-        return { metadata: topicMetadata(ctx, topic), configs: { ...topic.configs } };
-      } catch (error) {
-        return {
-          metadata: { ...errorFields(error, ctx.logger, "describe topics"), name, topicId: "", isInternal: false, partitions: [] },
-          configs: {},
-        };
+      const topic = image.topic(name);
+      if (!topic) {
+        const error = protocolError("UNKNOWN_TOPIC_OR_PARTITION", `topic "${name}" does not exist`, { topic: name });
+        return { metadata: failedTopicMetadata(name, errorFields(error, ctx.logger, "describe topics")), configs: {} };
       }
+      return { metadata: topicMetadata(image, topic), configs: { ...image.topicConfigs(name) } };
     }),
   };
 }
 
 export async function handleCreatePartitions(ctx: BrokerContext, request: CreatePartitionsRequest): Promise<CreatePartitionsResponseInput> {
-  const results = [];
-  for (const spec of request.topics) {
-    try {
-      await ctx.topicAdmin.createPartitions(spec.name, spec.count, request.validateOnly);
-      results.push({ name: spec.name, ...noError });
-    } catch (error) {
-      results.push({ name: spec.name, ...errorFields(error, ctx.logger, "create partitions") });
+  const response = await ctx.controller.call("createPartitions", [request], request.timeoutMs);
+  if (!request.validateOnly) {
+    const grown = (response.results ?? []).filter((r) => r.errorCode === ErrorCode.NONE).map((r) => r.name ?? "");
+    const wanted = new Map(request.topics.map((t) => [t.name, t.count]));
+    if (grown.length > 0) {
+      await awaitLocalMetadata(ctx, (image) =>
+        grown.every((name) => (image.topic(name)?.partitions.length ?? 0) >= (wanted.get(name) ?? 0)),
+      );
     }
   }
-  return { results };
+  return response;
 }

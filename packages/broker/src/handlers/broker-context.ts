@@ -2,22 +2,27 @@
 // typed response out; the gRPC service (and a future Kafka-protocol listener) adapt to them.
 
 import type { Clock, Logger } from "@castle/common";
+import type { MetadataImage, MetadataQuorum } from "@castle/metadata";
 import type { BrokerConfig } from "../config/broker-config.js";
+import type { ControllerChannel } from "../controller/controller-channel.js";
 import type { BrokerMetrics } from "../metrics/broker-metrics.js";
 import type { FetchPurgatory } from "../replica/fetch-purgatory.js";
+import type { PartitionReconciler } from "../replica/partition-reconciler.js";
 import type { ReplicaManager } from "../replica/replica-manager.js";
-import type { TopicAdmin } from "../topics/topic-admin.js";
-import type { TopicRegistry } from "../topics/topic-registry.js";
 
 export interface BrokerContext {
   readonly config: BrokerConfig;
-  readonly registry: TopicRegistry;
+  readonly clusterId: string;
+  /** This node's member of the metadata quorum (a voter, or an observer on a broker-only node). */
+  readonly quorum: MetadataQuorum;
+  /** The latest applied metadata image: what this node knows of topics, partitions and brokers. */
+  image(): MetadataImage;
+  /** The way to the active controller (local or forwarded). */
+  readonly controller: ControllerChannel;
+  readonly reconciler: PartitionReconciler;
   readonly replicas: ReplicaManager;
-  readonly topicAdmin: TopicAdmin;
   readonly purgatory: FetchPurgatory;
   readonly metrics: BrokerMetrics;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** host:port clients should use for this node. */
-  readonly advertised: { host: string; port: number };
 }

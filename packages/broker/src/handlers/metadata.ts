@@ -1,29 +1,52 @@
-// Metadata: brokers, and topics with their partitions' leaders. Asking for a missing topic
-// creates it when the client allows it and auto.create.topics.enable is on (Kafka's rule).
+// Metadata: the usable brokers, and topics with their partitions' leaders, from this node's
+// image. Asking for a missing topic creates it (through the controller) when the client allows
+// it and auto.create.topics.enable is on (Kafka's rule).
 
-import type { MetadataRequest, MetadataResponseInput, TopicMetadataInput } from "@castle/protocol";
+import { ErrorCode, type MetadataResponseInput, protocolError, type TopicMetadataInput } from "@castle/protocol";
+import { clientBrokers } from "../controller/cluster-nodes.js";
+import { handleCreateTopics } from "./admin-topics.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields } from "./error-result.js";
-import { brokerList, topicMetadata } from "./topic-metadata.js";
+import { failedTopicMetadata, topicMetadata } from "./topic-metadata.js";
 
 async function metadataFor(ctx: BrokerContext, name: string, allowCreate: boolean): Promise<TopicMetadataInput> {
   try {
-    const existing = ctx.registry.get(name);
-    if (existing) return topicMetadata(ctx, existing);
-    if (allowCreate && ctx.config.autoCreateTopicsEnable) {
-      const created = await ctx.topicAdmin.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} }, false);
-      return topicMetadata(ctx, created);
+    const existing = ctx.image().topic(name);
+    if (existing) return topicMetadata(ctx.image(), existing);
+    if (!allowCreate || !ctx.config.autoCreateTopicsEnable) {
+      throw protocolError("UNKNOWN_TOPIC_OR_PARTITION", `topic "${name}" does not exist`, { topic: name });
     }
-    return topicMetadata(ctx, ctx.topicAdmin.existing(name));
+    const response = await handleCreateTopics(ctx, {
+      topics: [{ name, numPartitions: -1, replicationFactor: -1, configs: {} }],
+      timeoutMs: 0,
+      validateOnly: false,
+    });
+    const result = response.topics?.[0];
+    const created = ctx.image().topic(name);
+    if (created) return topicMetadata(ctx.image(), created);
+    if (result && result.errorCode !== ErrorCode.NONE) {
+      return failedTopicMetadata(name, {
+        errorCode: result.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR,
+        errorMessage: result.errorMessage ?? "",
+      });
+    }
+    throw protocolError("LEADER_NOT_AVAILABLE", `topic "${name}" was created but this node has not applied it yet; retry shortly`);
   } catch (error) {
-    return { ...errorFields(error, ctx.logger, "metadata"), name, topicId: "", isInternal: false, partitions: [] };
+    return failedTopicMetadata(name, errorFields(error, ctx.logger, "metadata"));
   }
 }
 
-export async function handleMetadata(ctx: BrokerContext, request: MetadataRequest): Promise<MetadataResponseInput> {
+export async function handleMetadata(
+  ctx: BrokerContext,
+  request: { topics: string[]; allowAutoTopicCreation: boolean },
+): Promise<MetadataResponseInput> {
+  const image = ctx.image();
   const topics =
     request.topics.length === 0
-      ? ctx.registry.all().map((t) => topicMetadata(ctx, t))
+      ? image
+          .topics()
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((t) => topicMetadata(image, t))
       : await Promise.all(request.topics.map((name) => metadataFor(ctx, name, request.allowAutoTopicCreation)));
-  return { clusterId: ctx.registry.clusterId, controllerId: ctx.config.nodeId, brokers: brokerList(ctx), topics };
+  return { clusterId: ctx.clusterId, controllerId: ctx.quorum.controllerId, brokers: clientBrokers(ctx.image()), topics };
 }

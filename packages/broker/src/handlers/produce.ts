@@ -52,7 +52,7 @@ export async function handleProduce(ctx: BrokerContext, request: ProduceRequest)
           const fields = errorFields(error, ctx.logger, "produce");
           // Unknown names stay out of the label set, so junk requests cannot grow the metric without bound.
           ctx.metrics.failedProduce.inc({
-            topic: ctx.registry.get(topic.name) ? topic.name : "(unknown)",
+            topic: ctx.image().topic(topic.name) ? topic.name : "(unknown)",
             error: errorNameForCode(fields.errorCode),
           });
           return { partition: data.partition, ...fields, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };

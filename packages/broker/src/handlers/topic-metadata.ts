@@ -1,31 +1,30 @@
-// A topic's metadata as Metadata and DescribeTopics report it. On a single node this node
-// is every partition's only replica, leader and ISR.
+// A topic's metadata as Metadata and DescribeTopics report it, from the metadata image:
+// replicas in preferred order, the ISR, the leader and its epoch, and the replicas on brokers
+// that are fenced or gone (offline).
 
-import { isInternalTopic } from "@castle/metadata";
-import type { BrokerInfoInput, TopicMetadataInput } from "@castle/protocol";
-import type { TopicRecord } from "../topics/topic-registry.js";
-import type { BrokerContext } from "./broker-context.js";
-import { noError } from "./error-result.js";
+import { isInternalTopic, type MetadataImage, type TopicImage } from "@castle/metadata";
+import type { TopicMetadataInput } from "@castle/protocol";
+import { type ErrorFields, noError } from "./error-result.js";
 
-export function topicMetadata(ctx: BrokerContext, topic: TopicRecord): TopicMetadataInput {
-  const nodeId = ctx.config.nodeId;
+export function topicMetadata(image: MetadataImage, topic: TopicImage): TopicMetadataInput {
   return {
     ...noError,
     name: topic.name,
     topicId: topic.topicId,
     isInternal: isInternalTopic(topic.name),
-    partitions: Array.from({ length: topic.partitions }, (_, partition) => ({
+    partitions: topic.partitions.map((p) => ({
       ...noError,
-      partition,
-      leaderId: nodeId,
-      leaderEpoch: 0,
-      replicaNodes: [nodeId],
-      isrNodes: [nodeId],
-      offlineReplicas: [],
+      partition: p.partition,
+      leaderId: p.leader,
+      leaderEpoch: p.leaderEpoch,
+      replicaNodes: [...p.replicas],
+      isrNodes: [...p.isr],
+      offlineReplicas: p.replicas.filter((id) => !image.isUnfenced(id)),
     })),
   };
 }
 
-export function brokerList(ctx: BrokerContext): BrokerInfoInput[] {
-  return [{ nodeId: ctx.config.nodeId, host: ctx.advertised.host, port: ctx.advertised.port, rack: "" }];
+/** The entry for a topic that could not be described. */
+export function failedTopicMetadata(name: string, error: ErrorFields): TopicMetadataInput {
+  return { ...error, name, topicId: "", isInternal: false, partitions: [] };
 }

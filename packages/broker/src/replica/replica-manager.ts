@@ -1,15 +1,17 @@
-// Owns the partition replicas this node hosts: opening their logs, appending produced
-// batches, reading for fetches, and answering offset lookups. On a single node every
-// partition is led here, so the high watermark is the log end offset; replication (ISR,
-// follower fetches, leader epochs) will extend this class, not the handlers.
+// Owns the partition replicas this node hosts: appending produced batches, reading for
+// fetches, and answering offset lookups, for the partitions the metadata image says this node
+// leads (anything else is NOT_LEADER_OR_FOLLOWER naming the leader). The logs themselves are
+// opened and deleted by the PartitionReconciler as the image changes. Until replication exists
+// the high watermark is the leader's log end offset; replication (ISR, follower fetches) will
+// extend this class, not the handlers.
 
 import type { Clock, Logger } from "@castle/common";
+import { type Configs, type MetadataImage, NO_LEADER, type PartitionState } from "@castle/metadata";
 import { protocolError, validateBatches } from "@castle/protocol";
 import type { LogConfig, LogManager, PartitionLog } from "@castle/storage";
 import type { BrokerConfig } from "../config/broker-config.js";
 import { effectiveTopicConfigs } from "../config/topic-config.js";
 import type { BrokerMetrics } from "../metrics/broker-metrics.js";
-import type { TopicRecord, TopicRegistry } from "../topics/topic-registry.js";
 import { type FetchPurgatory, partitionKey } from "./fetch-purgatory.js";
 
 export interface AppendOutcome {
@@ -28,12 +30,10 @@ export interface ReadOutcome {
 export const LIST_OFFSETS_LATEST = -1;
 export const LIST_OFFSETS_EARLIEST = -2;
 
-/** The leader epoch a single node uses until the controller assigns epochs. */
-const SINGLE_NODE_LEADER_EPOCH = 0;
-
 export interface ReplicaManagerDeps {
   logs: LogManager;
-  registry: TopicRegistry;
+  /** The latest applied metadata image. */
+  image: () => MetadataImage;
   config: BrokerConfig;
   metrics: BrokerMetrics;
   purgatory: FetchPurgatory;
@@ -45,8 +45,8 @@ export class ReplicaManager {
   constructor(private readonly deps: ReplicaManagerDeps) {}
 
   /** The storage config a topic's partitions run with: its overrides over the broker defaults. */
-  logConfigFor(topic: TopicRecord): LogConfig {
-    const effective = new Map(effectiveTopicConfigs(topic.configs, this.deps.config).map((c) => [c.name, c.value]));
+  logConfigFor(topicConfigs: Configs): LogConfig {
+    const effective = new Map(effectiveTopicConfigs(topicConfigs, this.deps.config).map((c) => [c.name, c.value]));
     const value = (name: string) => effective.get(name);
     return {
       segmentBytes: value("segment.bytes") as number,
@@ -60,44 +60,48 @@ export class ReplicaManager {
     };
   }
 
-  /** Opens (creating if needed) the logs for partitions [fromPartition, topic.partitions). */
-  async openPartitions(topic: TopicRecord, fromPartition = 0): Promise<void> {
-    const config = this.logConfigFor(topic);
-    for (let partition = fromPartition; partition < topic.partitions; partition++) {
-      await this.deps.logs.createLog(topic.name, partition, config);
+  /** The partition's state in the image, or UNKNOWN_TOPIC_OR_PARTITION. */
+  partitionState(topic: string, partition: number): PartitionState {
+    const state = this.deps.image().topic(topic)?.partitions[partition];
+    if (!state) {
+      throw protocolError("UNKNOWN_TOPIC_OR_PARTITION", `topic-partition ${topic}-${partition} does not exist`, { topic, partition });
     }
+    return state;
   }
 
-  async deletePartitions(topic: TopicRecord): Promise<void> {
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      await this.deps.logs.deleteLog(topic.name, partition);
-    }
-  }
-
-  reconfigure(topic: TopicRecord): void {
-    const config = this.logConfigFor(topic);
-    for (let partition = 0; partition < topic.partitions; partition++) this.deps.logs.logFor(topic.name, partition)?.updateConfig(config);
-  }
-
-  /** The log of a partition this node leads, or UNKNOWN_TOPIC_OR_PARTITION. */
+  /** The log of a partition this node leads; NOT_LEADER_OR_FOLLOWER (naming the leader) or UNKNOWN_TOPIC_OR_PARTITION otherwise. */
   leaderLog(topic: string, partition: number): PartitionLog {
-    const log = this.deps.logs.logFor(topic, partition);
-    if (!log || !this.deps.registry.get(topic)) {
-      throw protocolError("UNKNOWN_TOPIC_OR_PARTITION", `this server does not host topic-partition ${topic}-${partition}`, {
-        topic,
-        partition,
-      });
+    return this.leading(topic, partition).log;
+  }
+
+  private leading(topic: string, partition: number): { log: PartitionLog; state: PartitionState } {
+    const state = this.partitionState(topic, partition);
+    const nodeId = this.deps.config.nodeId;
+    if (state.leader !== nodeId) {
+      const leader = state.leader === NO_LEADER ? "it has no leader now (no live in-sync replica)" : `its leader is node ${state.leader}`;
+      throw protocolError(
+        "NOT_LEADER_OR_FOLLOWER",
+        `node ${nodeId} does not lead ${topic}-${partition}; ${leader} (leader epoch ${state.leaderEpoch}); refresh metadata and retry there`,
+        { topic, partition, leaderId: state.leader, leaderEpoch: state.leaderEpoch },
+      );
     }
-    return log;
+    const log = this.deps.logs.logFor(topic, partition);
+    if (!log) {
+      throw protocolError(
+        "NOT_LEADER_OR_FOLLOWER",
+        `node ${nodeId} leads ${topic}-${partition} but has not opened its log yet (metadata still being applied); retry shortly`,
+        { topic, partition, leaderId: state.leader, leaderEpoch: state.leaderEpoch },
+      );
+    }
+    return { log, state };
   }
 
   /** Validates and appends one partition's batches. Throws ProtocolError; appends nothing on error. */
   append(topic: string, partition: number, batches: Buffer): AppendOutcome {
-    const record = this.deps.registry.get(topic);
-    const log = this.leaderLog(topic, partition);
-    const maxMessageBytes = Number(record?.configs["max.message.bytes"] ?? this.deps.config.messageMaxBytes);
+    const { log, state } = this.leading(topic, partition);
+    const maxMessageBytes = Number(this.deps.image().topicConfigs(topic)["max.message.bytes"] ?? this.deps.config.messageMaxBytes);
     const spans = validateBatches(batches, { batchBytesMax: maxMessageBytes });
-    const appended = log.append(batches, spans, { leaderEpoch: SINGLE_NODE_LEADER_EPOCH, nowMs: this.deps.clock.nowMs() });
+    const appended = log.append(batches, spans, { leaderEpoch: state.leaderEpoch, nowMs: this.deps.clock.nowMs() });
     const recordCount = appended.lastOffset - appended.baseOffset + 1;
     this.deps.metrics.bytesIn.inc({ topic }, batches.length);
     this.deps.metrics.messagesIn.inc({ topic }, recordCount);

@@ -7,7 +7,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from "node:path";
 import { CastleError } from "@castle/common";
 import { clusterIdProblem, parseProperties } from "../config/broker-config.js";
-import { readRegistryClusterId } from "../topics/topic-registry.js";
+import { readRegistryClusterId } from "./legacy-registry.js";
 
 export const META_PROPERTIES_FILE = "meta.properties";
 export const META_PROPERTIES_VERSION = 1;

@@ -2,7 +2,7 @@
 // the directory's meta.properties names the node's cluster and node id. Runs before anything
 // else opens the directory; every refusal leaves the disk untouched.
 
-import { newId, readRegistryClusterId } from "../topics/topic-registry.js";
+import { newId, readRegistryClusterId } from "./legacy-registry.js";
 import { formatStorage, type MetaProperties, readMetaProperties, StorageFormatError } from "./meta-properties.js";
 
 export interface IdentityOptions {

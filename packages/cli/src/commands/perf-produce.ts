@@ -4,6 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { Producer } from "@castle/client";
+import { sleep } from "@castle/common";
 import type { Command } from "commander";
 import { globalOptions } from "../support/global-options.js";
 import { LatencyStats, ProgressLine } from "../support/latency-stats.js";
@@ -21,8 +22,6 @@ interface Options {
   lingerMs?: number;
   compression: "none" | "gzip";
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function registerPerfProduce(perf: Command): void {
   perf

@@ -4,7 +4,7 @@
 // dropping records below the fetch position (a batch may start before it).
 
 import type { Logger } from "@castle/common";
-import { silentLogger } from "@castle/common";
+import { silentLogger, sleep } from "@castle/common";
 import {
   BATCH_LOG_OVERHEAD_BYTES,
   decodeRecordBatch,
@@ -94,8 +94,6 @@ function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptio
     retryBackoffMs: integer("retryBackoffMs", options.retryBackoffMs, 100, 0),
   };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly options: ResolvedConsumerOptions;

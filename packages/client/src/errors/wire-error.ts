@@ -2,7 +2,14 @@
 // error_code + error_message, or a gRPC transport failure. Retry logic asks only
 // `isRetriableError`, which reads the code table's `retriable` flag (kafkajs's model).
 
-import { type ErrorName, errorInfoForCode, errorNameForCode, ProtocolError, protocolError } from "@castle/protocol";
+import {
+  type ErrorName,
+  errorInfoForCode,
+  errorNameForCode,
+  ProtocolError,
+  protocolError,
+  protocolErrorFromStatusDetails,
+} from "@castle/protocol";
 import { type ServiceError, status } from "@grpc/grpc-js";
 
 /** Maps a wire error code and the server's message to a ProtocolError; code 0 is not an error. */
@@ -34,6 +41,9 @@ export function errorFromTransport(error: unknown, target: string, method: strin
     const message = error instanceof Error ? error.message : String(error);
     return protocolError("NETWORK_EXCEPTION", `${method} to ${target} failed: ${message}`, { target });
   }
+  // A refusal of the whole request carries its error name (see statusDetailsOf on the server).
+  const carried = protocolErrorFromStatusDetails(error.details, { target });
+  if (carried) return protocolError(carried.code, `${method} to ${target}: ${carried.code}: ${carried.message}`, { target });
   switch (error.code) {
     case status.DEADLINE_EXCEEDED:
       return protocolError("REQUEST_TIMED_OUT", `${method} to ${target} timed out: ${error.details}`, { target });

@@ -59,6 +59,13 @@ export class QuorumController {
   private readonly random: Random;
   /** Last heartbeat (or registration) per broker, monotonic ms. Unknown = not heard from since this controller became active. */
   private readonly heartbeats = new Map<number, number>();
+  /**
+   * Brokers that registered or heartbeated to this controller since it became active. Only
+   * these can hold a live session against a new incarnation: after a failover the old
+   * controller's knowledge is gone, and a broker that restarted meanwhile (the single node
+   * restarting itself, above all) must not wait a whole session timeout to register again.
+   */
+  private readonly heardFrom = new Set<number>();
   private readonly shuttingDown = new Set<number>();
   /**
    * Offset of each broker's latest RegisterBroker record, as replayed by this controller while
@@ -102,6 +109,7 @@ export class QuorumController {
     this.current = image;
     this.outstanding = false;
     this.heartbeats.clear();
+    this.heardFrom.clear();
     // Registrations replayed elsewhere meanwhile are not in this map; forget it rather than trust it.
     this.registrationOffsets.clear();
     this.shuttingDown.clear();
@@ -303,6 +311,7 @@ export class QuorumController {
       fenced: true,
     });
     this.heartbeats.set(request.brokerId, nowMs);
+    this.heardFrom.add(request.brokerId);
     this.shuttingDown.delete(request.brokerId);
     return this.decided({ brokerEpoch }, records);
   }
@@ -317,6 +326,7 @@ export class QuorumController {
     this.beginDecision();
     const broker = this.expectRegistered(request.brokerId, request.brokerEpoch);
     this.heartbeats.set(broker.brokerId, nowMs);
+    this.heardFrom.add(broker.brokerId);
     const isCaughtUp = request.metadataOffset >= (this.registrationOffsets.get(broker.brokerId) ?? this.current.offset);
     if (request.wantShutdown || this.shuttingDown.has(broker.brokerId)) {
       const records: MetadataRecord[] = [];
@@ -348,6 +358,7 @@ export class QuorumController {
     const records: MetadataRecord[] = broker.fenced ? [] : this.leadershipMovesAway(new Set([brokerId]));
     records.push({ type: "UnregisterBroker", brokerId, brokerEpoch: broker.brokerEpoch });
     this.heartbeats.delete(brokerId);
+    this.heardFrom.delete(brokerId);
     this.shuttingDown.delete(brokerId);
     return this.decided(null, records);
   }
@@ -547,8 +558,8 @@ export class QuorumController {
   private hasLiveSession(brokerId: number, nowMs: number): boolean {
     const broker = this.current.broker(brokerId);
     const last = this.heartbeats.get(brokerId);
-    if (!broker || broker.fenced) return false;
-    return last === undefined || nowMs - last <= this.options.brokerSessionTimeoutMs;
+    if (!broker || broker.fenced || !this.heardFrom.has(brokerId)) return false;
+    return last !== undefined && nowMs - last <= this.options.brokerSessionTimeoutMs;
   }
 
   private expectRegistered(brokerId: number, brokerEpoch: number): { brokerId: number; brokerEpoch: number; fenced: boolean } {

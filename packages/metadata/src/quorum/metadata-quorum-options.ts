@@ -46,7 +46,12 @@ export interface MetadataQuorumDeps {
   readonly logger?: Logger;
   /** Raft metrics are registered here (one registry per member when several share a process). */
   readonly metricsRegistry?: RaftNodeOptions["metricsRegistry"];
+  /** Adds the node's own services (castle.v1.Controller) to the Raft listener's gRPC server. */
+  readonly addServices?: RaftNodeOptions["addServices"];
 }
+
+/** The endpoint name under which a broker registers its Raft listener, so the quorum can reach it as an observer. */
+export const CONTROLLER_ENDPOINT = "CONTROLLER";
 
 export const DEFAULT_SNAPSHOT_EVERY_ENTRIES = 1000;
 export const DEFAULT_CONTROLLER_TICK_INTERVAL_MS = 250;

@@ -42,6 +42,7 @@ import { type BrokerLiveness, QuorumController } from "../controller/quorum-cont
 import type { MetadataImage } from "../image/metadata-image.js";
 import { encodeMetadataBatch } from "../records/record-codec.js";
 import {
+  CONTROLLER_ENDPOINT,
   DEFAULT_CONTROLLER_TICK_INTERVAL_MS,
   DEFAULT_DECISION_QUEUE_MAX,
   DEFAULT_LEADERSHIP_POLL_INTERVAL_MS,
@@ -89,6 +90,10 @@ export class MetadataQuorum {
       options.leadershipPollIntervalMs ?? DEFAULT_LEADERSHIP_POLL_INTERVAL_MS,
     );
     this.tickTimer = setInterval(() => this.maybeTick(), options.controllerTickIntervalMs ?? DEFAULT_CONTROLLER_TICK_INTERVAL_MS);
+    this.learnObserverAddresses(machine.image);
+    machine.onImage((image) => this.learnObserverAddresses(image));
+    // A sole voter need not wait out an election timeout to lead (the single-node default).
+    if (options.voters.length === 1 && options.voters[0] === options.nodeId) raftNode.campaign();
   }
 
   /** Opens the Raft log in options.dataDir (loading the latest snapshot, then replaying the rest) and joins the quorum. */
@@ -97,7 +102,7 @@ export class MetadataQuorum {
     const clock = deps.clock ?? systemClock;
     const random: Random = deps.random ?? systemRandom;
     const logger = (deps.logger ?? silentLogger).child({ component: "metadata-quorum", nodeId: options.nodeId });
-    const machine = new MetadataStateMachine(logger);
+    const machine = new MetadataStateMachine(logger, () => clock.monotonicMs());
     const raftNode = await RaftNode.start({
       id: options.nodeId,
       dataDir: options.dataDir,
@@ -115,6 +120,7 @@ export class MetadataQuorum {
       random,
       logger: deps.logger ?? silentLogger,
       ...(deps.metricsRegistry === undefined ? {} : { metricsRegistry: deps.metricsRegistry }),
+      ...(deps.addServices === undefined ? {} : { addServices: deps.addServices }),
     });
     const controller = new QuorumController({ ...options.controller, clusterId: options.clusterId }, { image: machine.image, random });
     const queue = new SerialQueue(options.decisionQueueMax ?? DEFAULT_DECISION_QUEUE_MAX);
@@ -151,6 +157,17 @@ export class MetadataQuorum {
     return this.machine.replayStats;
   }
 
+  /** Monotonic ms of the latest snapshot this member took or loaded; undefined if none since start. */
+  get lastSnapshotMs(): number | undefined {
+    return this.machine.lastSnapshotMs;
+  }
+
+  /** Committed metadata log entries this member has not applied yet (its catch-up lag). */
+  get applyLag(): number {
+    const status = this.raftNode.status();
+    return Math.max(0, status.commitIndex - status.appliedIndex);
+  }
+
   // ---- who leads ----
 
   /** True while this member is the Raft leader and has caught up with the log: it decides. */
@@ -164,9 +181,50 @@ export class MetadataQuorum {
     return leaderId > 0 ? leaderId : -1;
   }
 
+  /** host:port of the Raft leader's controller listener, when known. */
+  get controllerAddress(): string | undefined {
+    const status = this.raftNode.status();
+    return status.leaderId > 0 ? status.leaderAddress : undefined;
+  }
+
+  /** The Raft voters (controller ids) as this member knows them. */
+  get voterIds(): number[] {
+    return this.raftNode.status().voters.map((v) => v.nodeId);
+  }
+
+  /** The last metadata offset this member has applied (a broker reports it in heartbeats). */
+  get appliedOffset(): number {
+    return this.machine.image.offset;
+  }
+
+  /**
+   * Makes a registering broker-only node an observer of the metadata log (active controller
+   * only): adds it to the Raft configuration unless it is a member already. Its address comes
+   * from its registration, which every member also learns from the image.
+   */
+  async ensureObserver(nodeId: number, address: string): Promise<void> {
+    const status = this.raftNode.status();
+    if (status.role !== "leader") throw this.notControllerError();
+    this.raftNode.setPeerAddress(nodeId, address);
+    const members = [...status.voters, ...status.observers].map((m) => m.nodeId);
+    if (members.includes(nodeId)) return;
+    try {
+      await this.raftNode.addObserver(nodeId, address);
+      this.logger.info("added an observer to the metadata quorum", { observerId: nodeId, address });
+    } catch (error) {
+      throw this.appendFailedError(`add observer ${nodeId}`, error);
+    }
+  }
+
   /** `castle quorum describe --status` / `--replication` as this member sees it; ask the leader for the replication columns. */
   quorumStatus(): QuorumInfo {
     return describeQuorum(this.raftNode.status(), this.options.clusterId, this.clock.nowMs());
+  }
+
+  /** Throws NOT_CONTROLLER (naming the leader) unless this member is the active controller. */
+  assertActiveController(): void {
+    this.refreshLeadership();
+    if (!this.isActiveController) throw this.notControllerError();
   }
 
   /** Broker sessions as the active controller tracks them (for `castle cluster describe`); NOT_CONTROLLER elsewhere. */
@@ -290,6 +348,14 @@ export class MetadataQuorum {
       .finally(() => {
         this.tickQueued = false;
       });
+  }
+
+  /** Every member keeps the Raft address of every registered broker, so whoever leads next can reach the observers. */
+  private learnObserverAddresses(image: MetadataImage): void {
+    for (const broker of image.brokers()) {
+      const endpoint = broker.endpoints.find((e) => e.name === CONTROLLER_ENDPOINT);
+      if (endpoint && broker.brokerId !== this.nodeId) this.raftNode.setPeerAddress(broker.brokerId, `${endpoint.host}:${endpoint.port}`);
+    }
   }
 
   // ---- becoming and stopping being the active controller ----

@@ -34,7 +34,18 @@ export class MetadataStateMachine implements RaftStateMachine {
   private readonly listeners = new Set<ImageListener>();
   private stats: ReplayStats = { snapshotsRestored: 0, restoredImageOffset: -1, batchesApplied: 0, firstAppliedOffset: -1 };
 
-  constructor(private readonly logger: Logger) {}
+  private snapshotAtMs: number | undefined;
+
+  /** `now` (monotonic ms) times the latest snapshot taken or loaded. */
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** When (monotonic ms) this member last took or loaded a snapshot; undefined if never since start. */
+  get lastSnapshotMs(): number | undefined {
+    return this.snapshotAtMs;
+  }
 
   get image(): MetadataImage {
     return this.current;
@@ -88,6 +99,7 @@ export class MetadataStateMachine implements RaftStateMachine {
   }
 
   async snapshot(): Promise<Uint8Array> {
+    this.snapshotAtMs = this.now();
     return this.current.toSnapshot();
   }
 
@@ -100,6 +112,7 @@ export class MetadataStateMachine implements RaftStateMachine {
       this.attached = undefined;
     }
     this.current = data.byteLength === 0 ? MetadataImage.empty() : MetadataImage.fromSnapshot(data);
+    if (data.byteLength > 0) this.snapshotAtMs = this.now();
     this.stats = { ...this.stats, snapshotsRestored: this.stats.snapshotsRestored + 1, restoredImageOffset: this.current.offset };
     this.logger.info("loaded metadata snapshot", { ...this.current.summary() });
     this.emit();

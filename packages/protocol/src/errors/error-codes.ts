@@ -88,3 +88,7 @@ export function errorNameForCode(code: number): string {
 }
 
 export const allErrorCodes: readonly ErrorCodeInfo[] = [...byName.values()];
+
+export function isErrorName(text: string): text is ErrorName {
+  return byName.has(text as ErrorName);
+}

@@ -10,6 +10,7 @@ import type { AlterConfigsResultInput as _castle_v1_AlterConfigsResultInput, Alt
 import type { AlterableConfigInput as _castle_v1_AlterableConfigInput, AlterableConfig as _castle_v1_AlterableConfig } from './castle/v1/AlterableConfig.js';
 import type { BrokerClient as _castle_v1_BrokerClient, BrokerDefinition as _castle_v1_BrokerDefinition } from './castle/v1/Broker.js';
 import type { BrokerInfoInput as _castle_v1_BrokerInfoInput, BrokerInfo as _castle_v1_BrokerInfo } from './castle/v1/BrokerInfo.js';
+import type { ClusterNodeInput as _castle_v1_ClusterNodeInput, ClusterNode as _castle_v1_ClusterNode } from './castle/v1/ClusterNode.js';
 import type { ConfigEntryInput as _castle_v1_ConfigEntryInput, ConfigEntry as _castle_v1_ConfigEntry } from './castle/v1/ConfigEntry.js';
 import type { ConfigResourceInput as _castle_v1_ConfigResourceInput, ConfigResource as _castle_v1_ConfigResource } from './castle/v1/ConfigResource.js';
 import type { CreatableTopicInput as _castle_v1_CreatableTopicInput, CreatableTopic as _castle_v1_CreatableTopic } from './castle/v1/CreatableTopic.js';
@@ -27,8 +28,13 @@ import type { DescribeClusterResponseInput as _castle_v1_DescribeClusterResponse
 import type { DescribeConfigsRequestInput as _castle_v1_DescribeConfigsRequestInput, DescribeConfigsRequest as _castle_v1_DescribeConfigsRequest } from './castle/v1/DescribeConfigsRequest.js';
 import type { DescribeConfigsResponseInput as _castle_v1_DescribeConfigsResponseInput, DescribeConfigsResponse as _castle_v1_DescribeConfigsResponse } from './castle/v1/DescribeConfigsResponse.js';
 import type { DescribeConfigsResultInput as _castle_v1_DescribeConfigsResultInput, DescribeConfigsResult as _castle_v1_DescribeConfigsResult } from './castle/v1/DescribeConfigsResult.js';
+import type { DescribeQuorumRequestInput as _castle_v1_DescribeQuorumRequestInput, DescribeQuorumRequest as _castle_v1_DescribeQuorumRequest } from './castle/v1/DescribeQuorumRequest.js';
+import type { DescribeQuorumResponseInput as _castle_v1_DescribeQuorumResponseInput, DescribeQuorumResponse as _castle_v1_DescribeQuorumResponse } from './castle/v1/DescribeQuorumResponse.js';
 import type { DescribeTopicsRequestInput as _castle_v1_DescribeTopicsRequestInput, DescribeTopicsRequest as _castle_v1_DescribeTopicsRequest } from './castle/v1/DescribeTopicsRequest.js';
 import type { DescribeTopicsResponseInput as _castle_v1_DescribeTopicsResponseInput, DescribeTopicsResponse as _castle_v1_DescribeTopicsResponse } from './castle/v1/DescribeTopicsResponse.js';
+import type { ElectLeaderResultInput as _castle_v1_ElectLeaderResultInput, ElectLeaderResult as _castle_v1_ElectLeaderResult } from './castle/v1/ElectLeaderResult.js';
+import type { ElectLeadersRequestInput as _castle_v1_ElectLeadersRequestInput, ElectLeadersRequest as _castle_v1_ElectLeadersRequest } from './castle/v1/ElectLeadersRequest.js';
+import type { ElectLeadersResponseInput as _castle_v1_ElectLeadersResponseInput, ElectLeadersResponse as _castle_v1_ElectLeadersResponse } from './castle/v1/ElectLeadersResponse.js';
 import type { FetchPartitionInput as _castle_v1_FetchPartitionInput, FetchPartition as _castle_v1_FetchPartition } from './castle/v1/FetchPartition.js';
 import type { FetchPartitionResponseInput as _castle_v1_FetchPartitionResponseInput, FetchPartitionResponse as _castle_v1_FetchPartitionResponse } from './castle/v1/FetchPartitionResponse.js';
 import type { FetchRequestInput as _castle_v1_FetchRequestInput, FetchRequest as _castle_v1_FetchRequest } from './castle/v1/FetchRequest.js';
@@ -53,11 +59,13 @@ import type { ProduceRequestInput as _castle_v1_ProduceRequestInput, ProduceRequ
 import type { ProduceResponseInput as _castle_v1_ProduceResponseInput, ProduceResponse as _castle_v1_ProduceResponse } from './castle/v1/ProduceResponse.js';
 import type { ProduceStreamRequestInput as _castle_v1_ProduceStreamRequestInput, ProduceStreamRequest as _castle_v1_ProduceStreamRequest } from './castle/v1/ProduceStreamRequest.js';
 import type { ProduceStreamResponseInput as _castle_v1_ProduceStreamResponseInput, ProduceStreamResponse as _castle_v1_ProduceStreamResponse } from './castle/v1/ProduceStreamResponse.js';
+import type { QuorumReplicaInput as _castle_v1_QuorumReplicaInput, QuorumReplica as _castle_v1_QuorumReplica } from './castle/v1/QuorumReplica.js';
 import type { RecordInput as _castle_v1_RecordInput, Record as _castle_v1_Record } from './castle/v1/Record.js';
 import type { RecordHeaderInput as _castle_v1_RecordHeaderInput, RecordHeader as _castle_v1_RecordHeader } from './castle/v1/RecordHeader.js';
 import type { TopicDescriptionInput as _castle_v1_TopicDescriptionInput, TopicDescription as _castle_v1_TopicDescription } from './castle/v1/TopicDescription.js';
 import type { TopicListingInput as _castle_v1_TopicListingInput, TopicListing as _castle_v1_TopicListing } from './castle/v1/TopicListing.js';
 import type { TopicMetadataInput as _castle_v1_TopicMetadataInput, TopicMetadata as _castle_v1_TopicMetadata } from './castle/v1/TopicMetadata.js';
+import type { TopicPartitionsInput as _castle_v1_TopicPartitionsInput, TopicPartitions as _castle_v1_TopicPartitions } from './castle/v1/TopicPartitions.js';
 import type { TopicProduceDataInput as _castle_v1_TopicProduceDataInput, TopicProduceData as _castle_v1_TopicProduceData } from './castle/v1/TopicProduceData.js';
 import type { TopicProduceResponseInput as _castle_v1_TopicProduceResponseInput, TopicProduceResponse as _castle_v1_TopicProduceResponse } from './castle/v1/TopicProduceResponse.js';
 
@@ -77,6 +85,7 @@ export interface ProtoGrpcType {
       AlterableConfig: MessageTypeDefinition<_castle_v1_AlterableConfigInput, _castle_v1_AlterableConfig>
       Broker: SubtypeConstructor<typeof grpc.Client, _castle_v1_BrokerClient> & { service: _castle_v1_BrokerDefinition }
       BrokerInfo: MessageTypeDefinition<_castle_v1_BrokerInfoInput, _castle_v1_BrokerInfo>
+      ClusterNode: MessageTypeDefinition<_castle_v1_ClusterNodeInput, _castle_v1_ClusterNode>
       ConfigEntry: MessageTypeDefinition<_castle_v1_ConfigEntryInput, _castle_v1_ConfigEntry>
       ConfigResource: MessageTypeDefinition<_castle_v1_ConfigResourceInput, _castle_v1_ConfigResource>
       ConfigResourceType: EnumTypeDefinition
@@ -96,8 +105,13 @@ export interface ProtoGrpcType {
       DescribeConfigsRequest: MessageTypeDefinition<_castle_v1_DescribeConfigsRequestInput, _castle_v1_DescribeConfigsRequest>
       DescribeConfigsResponse: MessageTypeDefinition<_castle_v1_DescribeConfigsResponseInput, _castle_v1_DescribeConfigsResponse>
       DescribeConfigsResult: MessageTypeDefinition<_castle_v1_DescribeConfigsResultInput, _castle_v1_DescribeConfigsResult>
+      DescribeQuorumRequest: MessageTypeDefinition<_castle_v1_DescribeQuorumRequestInput, _castle_v1_DescribeQuorumRequest>
+      DescribeQuorumResponse: MessageTypeDefinition<_castle_v1_DescribeQuorumResponseInput, _castle_v1_DescribeQuorumResponse>
       DescribeTopicsRequest: MessageTypeDefinition<_castle_v1_DescribeTopicsRequestInput, _castle_v1_DescribeTopicsRequest>
       DescribeTopicsResponse: MessageTypeDefinition<_castle_v1_DescribeTopicsResponseInput, _castle_v1_DescribeTopicsResponse>
+      ElectLeaderResult: MessageTypeDefinition<_castle_v1_ElectLeaderResultInput, _castle_v1_ElectLeaderResult>
+      ElectLeadersRequest: MessageTypeDefinition<_castle_v1_ElectLeadersRequestInput, _castle_v1_ElectLeadersRequest>
+      ElectLeadersResponse: MessageTypeDefinition<_castle_v1_ElectLeadersResponseInput, _castle_v1_ElectLeadersResponse>
       FetchPartition: MessageTypeDefinition<_castle_v1_FetchPartitionInput, _castle_v1_FetchPartition>
       FetchPartitionResponse: MessageTypeDefinition<_castle_v1_FetchPartitionResponseInput, _castle_v1_FetchPartitionResponse>
       FetchRequest: MessageTypeDefinition<_castle_v1_FetchRequestInput, _castle_v1_FetchRequest>
@@ -122,12 +136,14 @@ export interface ProtoGrpcType {
       ProduceResponse: MessageTypeDefinition<_castle_v1_ProduceResponseInput, _castle_v1_ProduceResponse>
       ProduceStreamRequest: MessageTypeDefinition<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamRequest>
       ProduceStreamResponse: MessageTypeDefinition<_castle_v1_ProduceStreamResponseInput, _castle_v1_ProduceStreamResponse>
+      QuorumReplica: MessageTypeDefinition<_castle_v1_QuorumReplicaInput, _castle_v1_QuorumReplica>
       Record: MessageTypeDefinition<_castle_v1_RecordInput, _castle_v1_Record>
       RecordFormat: EnumTypeDefinition
       RecordHeader: MessageTypeDefinition<_castle_v1_RecordHeaderInput, _castle_v1_RecordHeader>
       TopicDescription: MessageTypeDefinition<_castle_v1_TopicDescriptionInput, _castle_v1_TopicDescription>
       TopicListing: MessageTypeDefinition<_castle_v1_TopicListingInput, _castle_v1_TopicListing>
       TopicMetadata: MessageTypeDefinition<_castle_v1_TopicMetadataInput, _castle_v1_TopicMetadata>
+      TopicPartitions: MessageTypeDefinition<_castle_v1_TopicPartitionsInput, _castle_v1_TopicPartitions>
       TopicProduceData: MessageTypeDefinition<_castle_v1_TopicProduceDataInput, _castle_v1_TopicProduceData>
       TopicProduceResponse: MessageTypeDefinition<_castle_v1_TopicProduceResponseInput, _castle_v1_TopicProduceResponse>
     }

@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { ProtoGrpcType as AdminProto } from "../generated/admin.js";
 import type { ProtoGrpcType as BrokerProto } from "../generated/broker.js";
+import type { ProtoGrpcType as ControllerProto } from "../generated/controller.js";
 import type { ProtoGrpcType as RaftProto } from "../generated/raft.js";
 
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -18,7 +19,13 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   arrays: true,
 };
 
-export const PROTO_FILES = ["castle/v1/records.proto", "castle/v1/broker.proto", "castle/v1/admin.proto", "castle/v1/raft.proto"] as const;
+export const PROTO_FILES = [
+  "castle/v1/records.proto",
+  "castle/v1/broker.proto",
+  "castle/v1/admin.proto",
+  "castle/v1/raft.proto",
+  "castle/v1/controller.proto",
+] as const;
 
 /** The repository's proto/ directory (the one source of truth for the wire). */
 export function protoRoot(): string {
@@ -30,7 +37,7 @@ export function protoRoot(): string {
   throw new Error(`cannot find proto/castle/v1 near ${fileURLToPath(import.meta.url)}`);
 }
 
-export type CastleProto = BrokerProto & AdminProto & RaftProto;
+export type CastleProto = BrokerProto & AdminProto & RaftProto & ControllerProto;
 
 let cached: CastleProto | undefined;
 

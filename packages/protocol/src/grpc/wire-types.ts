@@ -6,10 +6,24 @@ export type { AlterConfigOp } from "../generated/castle/v1/AlterConfigOp.js";
 export type { AlterConfigsRequest, AlterConfigsRequestInput } from "../generated/castle/v1/AlterConfigsRequest.js";
 export type { AlterConfigsResponse, AlterConfigsResponseInput } from "../generated/castle/v1/AlterConfigsResponse.js";
 export type { BrokerClient, BrokerHandlers } from "../generated/castle/v1/Broker.js";
+export type {
+  BrokerEndpoint as WireBrokerEndpoint,
+  BrokerEndpointInput as WireBrokerEndpointInput,
+} from "../generated/castle/v1/BrokerEndpoint.js";
+export type {
+  BrokerHeartbeatRequest as WireBrokerHeartbeatRequest,
+  BrokerHeartbeatRequestInput as WireBrokerHeartbeatRequestInput,
+} from "../generated/castle/v1/BrokerHeartbeatRequest.js";
+export type {
+  BrokerHeartbeatResponse as WireBrokerHeartbeatResponse,
+  BrokerHeartbeatResponseInput as WireBrokerHeartbeatResponseInput,
+} from "../generated/castle/v1/BrokerHeartbeatResponse.js";
 export type { BrokerInfo, BrokerInfoInput } from "../generated/castle/v1/BrokerInfo.js";
+export type { ClusterNode, ClusterNodeInput } from "../generated/castle/v1/ClusterNode.js";
 export type { ConfigEntry, ConfigEntryInput } from "../generated/castle/v1/ConfigEntry.js";
 export type { ConfigResourceType } from "../generated/castle/v1/ConfigResourceType.js";
 export type { ConfigSource } from "../generated/castle/v1/ConfigSource.js";
+export type { ControllerClient, ControllerHandlers } from "../generated/castle/v1/Controller.js";
 export type { CreatePartitionsRequest, CreatePartitionsRequestInput } from "../generated/castle/v1/CreatePartitionsRequest.js";
 export type { CreatePartitionsResponse, CreatePartitionsResponseInput } from "../generated/castle/v1/CreatePartitionsResponse.js";
 export type { CreateTopicResultInput } from "../generated/castle/v1/CreateTopicResult.js";
@@ -21,8 +35,13 @@ export type { DescribeClusterRequest, DescribeClusterRequestInput } from "../gen
 export type { DescribeClusterResponse, DescribeClusterResponseInput } from "../generated/castle/v1/DescribeClusterResponse.js";
 export type { DescribeConfigsRequest, DescribeConfigsRequestInput } from "../generated/castle/v1/DescribeConfigsRequest.js";
 export type { DescribeConfigsResponse, DescribeConfigsResponseInput } from "../generated/castle/v1/DescribeConfigsResponse.js";
+export type { DescribeQuorumRequest, DescribeQuorumRequestInput } from "../generated/castle/v1/DescribeQuorumRequest.js";
+export type { DescribeQuorumResponse, DescribeQuorumResponseInput } from "../generated/castle/v1/DescribeQuorumResponse.js";
 export type { DescribeTopicsRequest, DescribeTopicsRequestInput } from "../generated/castle/v1/DescribeTopicsRequest.js";
 export type { DescribeTopicsResponse, DescribeTopicsResponseInput } from "../generated/castle/v1/DescribeTopicsResponse.js";
+export type { ElectLeaderResult, ElectLeaderResultInput } from "../generated/castle/v1/ElectLeaderResult.js";
+export type { ElectLeadersRequest, ElectLeadersRequestInput } from "../generated/castle/v1/ElectLeadersRequest.js";
+export type { ElectLeadersResponse, ElectLeadersResponseInput } from "../generated/castle/v1/ElectLeadersResponse.js";
 export type { FetchPartitionResponse, FetchPartitionResponseInput } from "../generated/castle/v1/FetchPartitionResponse.js";
 export type { FetchRequest, FetchRequestInput } from "../generated/castle/v1/FetchRequest.js";
 export type { FetchResponse, FetchResponseInput } from "../generated/castle/v1/FetchResponse.js";
@@ -40,6 +59,7 @@ export type { ProduceRequest, ProduceRequestInput } from "../generated/castle/v1
 export type { ProduceResponse, ProduceResponseInput } from "../generated/castle/v1/ProduceResponse.js";
 export type { ProduceStreamRequest, ProduceStreamRequestInput } from "../generated/castle/v1/ProduceStreamRequest.js";
 export type { ProduceStreamResponse, ProduceStreamResponseInput } from "../generated/castle/v1/ProduceStreamResponse.js";
+export type { QuorumReplica, QuorumReplicaInput } from "../generated/castle/v1/QuorumReplica.js";
 export type { RaftClient, RaftHandlers } from "../generated/castle/v1/Raft.js";
 export type { RaftAppendRequest as WireRaftAppendRequest } from "../generated/castle/v1/RaftAppendRequest.js";
 export type { RaftAppendResponse as WireRaftAppendResponse } from "../generated/castle/v1/RaftAppendResponse.js";
@@ -57,4 +77,13 @@ export type { RaftVoteResponse as WireRaftVoteResponse } from "../generated/cast
 export type { Record as WireRecord, RecordInput as WireRecordInput } from "../generated/castle/v1/Record.js";
 export type { RecordFormat } from "../generated/castle/v1/RecordFormat.js";
 export type { RecordHeader as WireRecordHeader } from "../generated/castle/v1/RecordHeader.js";
+export type {
+  RegisterBrokerRequest as WireRegisterBrokerRequest,
+  RegisterBrokerRequestInput as WireRegisterBrokerRequestInput,
+} from "../generated/castle/v1/RegisterBrokerRequest.js";
+export type {
+  RegisterBrokerResponse as WireRegisterBrokerResponse,
+  RegisterBrokerResponseInput as WireRegisterBrokerResponseInput,
+} from "../generated/castle/v1/RegisterBrokerResponse.js";
 export type { TopicMetadata, TopicMetadataInput } from "../generated/castle/v1/TopicMetadata.js";
+export type { TopicPartitions, TopicPartitionsInput } from "../generated/castle/v1/TopicPartitions.js";

@@ -10,6 +10,7 @@
 // run on with a state it cannot vouch for.
 
 import { CastleError, type Clock, invariant, type Logger, type Random, silentLogger, systemClock, systemRandom } from "@castle/common";
+import type * as grpc from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { decodeConfChange } from "../core/conf-change.js";
 import { RaftCore } from "../core/raft-core.js";
@@ -70,6 +71,8 @@ export interface RaftNodeOptions {
   readonly random?: Random;
   readonly logger?: Logger;
   readonly metricsRegistry?: Registry;
+  /** Adds the application's own services to the Raft transport's gRPC server. */
+  readonly addServices?: (server: grpc.Server) => void;
 }
 
 export type RaftNodeErrorCode = "NOT_LEADER" | "PROPOSAL_DROPPED" | "REFUSED" | "TIMED_OUT" | "CLOSED" | "FAILED";
@@ -206,7 +209,7 @@ export class RaftNode {
       const core = new RaftCore(config, storage, { applied: storage.firstIndex() - 1 });
       const peers = Object.fromEntries(Object.entries(options.peers).filter(([id]) => Number(id) !== options.id));
       transport = await GrpcRaftTransport.start(
-        { id: options.id, listen: options.listen, peers },
+        { id: options.id, listen: options.listen, peers, ...(options.addServices ? { addServices: options.addServices } : {}) },
         { logger, clock, ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }) },
       );
       const node = new RaftNode(
@@ -290,6 +293,16 @@ export class RaftNode {
       if (this.clock.monotonicMs() > deadline) throw new RaftNodeError("TIMED_OUT", `leadership did not move to node ${to}`, { to });
       await new Promise((resolve) => setTimeout(resolve, this.tickMs()));
     }
+  }
+
+  /**
+   * Learns or re-points a member's address (from the application's own records, e.g. a broker's
+   * registration), so a leader elected later can reach observers it did not add itself.
+   */
+  setPeerAddress(nodeId: RaftNodeId, address: string): void {
+    if (nodeId === this.id || this.peers.get(nodeId) === address) return;
+    this.peers.set(nodeId, address);
+    this.transport.setPeer(nodeId, address);
   }
 
   /** Starts an election now (tests, operator tooling). */

@@ -39,6 +39,8 @@ export interface GrpcRaftTransportOptions {
   /** Largest Step request accepted (gRPC receive limit). */
   readonly requestBytesMax?: number;
   readonly limits?: Partial<RaftWireLimits>;
+  /** Adds the application's own services to the Raft server (the metadata quorum's Controller service). */
+  readonly addServices?: (server: grpc.Server) => void;
 }
 
 export interface GrpcRaftTransportDependencies {
@@ -163,6 +165,7 @@ export class GrpcRaftTransport implements RaftTransport {
       StepStream: (call, callback) => transport.handleStepStream(call, callback),
     };
     server.addService(loadCastleProto().castle.v1.Raft.service, handlers);
+    options.addServices?.(server);
     widenFlowControlWindows(server, transport.logger);
     return transport;
   }

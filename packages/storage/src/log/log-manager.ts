@@ -19,6 +19,8 @@ export interface LogManagerOptions {
   logger: Logger;
   /** Config for logs found on disk at open, until the broker calls createLog with the topic's config. */
   configFor?: (topic: string, partition: number) => LogConfig;
+  /** Directories in dataDir owned by others (the metadata quorum's log), skipped without a warning. */
+  otherOwners?: readonly string[];
 }
 
 function partitionName(topic: string, partition: number): string {
@@ -44,7 +46,7 @@ export class LogManager {
     const indexStore = await IndexStore.open(join(dataDir, INDEX_DIR_NAME), logger);
     const manager = new LogManager(dataDir, indexStore, clock, logger);
     for (const name of readdirSync(dataDir).sort()) {
-      if (name === INDEX_DIR_NAME) continue;
+      if (name === INDEX_DIR_NAME || options.otherOwners?.includes(name)) continue;
       // Files (the node's cluster-metadata.json, meta files) belong to other owners; only a
       // directory that is not a partition is worth a warning.
       if (!statSync(join(dataDir, name)).isDirectory()) continue;

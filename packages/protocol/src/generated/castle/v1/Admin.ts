@@ -15,8 +15,12 @@ import type { DescribeClusterRequestInput as _castle_v1_DescribeClusterRequestIn
 import type { DescribeClusterResponseInput as _castle_v1_DescribeClusterResponseInput, DescribeClusterResponse as _castle_v1_DescribeClusterResponse } from '../../castle/v1/DescribeClusterResponse.js';
 import type { DescribeConfigsRequestInput as _castle_v1_DescribeConfigsRequestInput, DescribeConfigsRequest as _castle_v1_DescribeConfigsRequest } from '../../castle/v1/DescribeConfigsRequest.js';
 import type { DescribeConfigsResponseInput as _castle_v1_DescribeConfigsResponseInput, DescribeConfigsResponse as _castle_v1_DescribeConfigsResponse } from '../../castle/v1/DescribeConfigsResponse.js';
+import type { DescribeQuorumRequestInput as _castle_v1_DescribeQuorumRequestInput, DescribeQuorumRequest as _castle_v1_DescribeQuorumRequest } from '../../castle/v1/DescribeQuorumRequest.js';
+import type { DescribeQuorumResponseInput as _castle_v1_DescribeQuorumResponseInput, DescribeQuorumResponse as _castle_v1_DescribeQuorumResponse } from '../../castle/v1/DescribeQuorumResponse.js';
 import type { DescribeTopicsRequestInput as _castle_v1_DescribeTopicsRequestInput, DescribeTopicsRequest as _castle_v1_DescribeTopicsRequest } from '../../castle/v1/DescribeTopicsRequest.js';
 import type { DescribeTopicsResponseInput as _castle_v1_DescribeTopicsResponseInput, DescribeTopicsResponse as _castle_v1_DescribeTopicsResponse } from '../../castle/v1/DescribeTopicsResponse.js';
+import type { ElectLeadersRequestInput as _castle_v1_ElectLeadersRequestInput, ElectLeadersRequest as _castle_v1_ElectLeadersRequest } from '../../castle/v1/ElectLeadersRequest.js';
+import type { ElectLeadersResponseInput as _castle_v1_ElectLeadersResponseInput, ElectLeadersResponse as _castle_v1_ElectLeadersResponse } from '../../castle/v1/ElectLeadersResponse.js';
 import type { ListTopicsRequestInput as _castle_v1_ListTopicsRequestInput, ListTopicsRequest as _castle_v1_ListTopicsRequest } from '../../castle/v1/ListTopicsRequest.js';
 import type { ListTopicsResponseInput as _castle_v1_ListTopicsResponseInput, ListTopicsResponse as _castle_v1_ListTopicsResponse } from '../../castle/v1/ListTopicsResponse.js';
 
@@ -75,6 +79,23 @@ export interface AdminClient extends grpc.Client {
   describeConfigs(argument: _castle_v1_DescribeConfigsRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeConfigsResponse>): grpc.ClientUnaryCall;
   describeConfigs(argument: _castle_v1_DescribeConfigsRequestInput, callback: grpc.requestCallback<_castle_v1_DescribeConfigsResponse>): grpc.ClientUnaryCall;
   
+  /**
+   * The metadata quorum as kafka-metadata-quorum.sh describes it; answered by the active
+   * controller (the only member that tracks every replica), forwarded there by any node.
+   */
+  DescribeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  DescribeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  DescribeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  DescribeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  /**
+   * The metadata quorum as kafka-metadata-quorum.sh describes it; answered by the active
+   * controller (the only member that tracks every replica), forwarded there by any node.
+   */
+  describeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  describeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  describeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  describeQuorum(argument: _castle_v1_DescribeQuorumRequestInput, callback: grpc.requestCallback<_castle_v1_DescribeQuorumResponse>): grpc.ClientUnaryCall;
+  
   DescribeTopics(argument: _castle_v1_DescribeTopicsRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeTopicsResponse>): grpc.ClientUnaryCall;
   DescribeTopics(argument: _castle_v1_DescribeTopicsRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_DescribeTopicsResponse>): grpc.ClientUnaryCall;
   DescribeTopics(argument: _castle_v1_DescribeTopicsRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeTopicsResponse>): grpc.ClientUnaryCall;
@@ -83,6 +104,21 @@ export interface AdminClient extends grpc.Client {
   describeTopics(argument: _castle_v1_DescribeTopicsRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_DescribeTopicsResponse>): grpc.ClientUnaryCall;
   describeTopics(argument: _castle_v1_DescribeTopicsRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_DescribeTopicsResponse>): grpc.ClientUnaryCall;
   describeTopics(argument: _castle_v1_DescribeTopicsRequestInput, callback: grpc.requestCallback<_castle_v1_DescribeTopicsResponse>): grpc.ClientUnaryCall;
+  
+  /**
+   * Preferred-leader election (kafka-leader-election.sh --election-type preferred).
+   */
+  ElectLeaders(argument: _castle_v1_ElectLeadersRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  ElectLeaders(argument: _castle_v1_ElectLeadersRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  ElectLeaders(argument: _castle_v1_ElectLeadersRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  ElectLeaders(argument: _castle_v1_ElectLeadersRequestInput, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  /**
+   * Preferred-leader election (kafka-leader-election.sh --election-type preferred).
+   */
+  electLeaders(argument: _castle_v1_ElectLeadersRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  electLeaders(argument: _castle_v1_ElectLeadersRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  electLeaders(argument: _castle_v1_ElectLeadersRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
+  electLeaders(argument: _castle_v1_ElectLeadersRequestInput, callback: grpc.requestCallback<_castle_v1_ElectLeadersResponse>): grpc.ClientUnaryCall;
   
   ListTopics(argument: _castle_v1_ListTopicsRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ListTopicsResponse>): grpc.ClientUnaryCall;
   ListTopics(argument: _castle_v1_ListTopicsRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_ListTopicsResponse>): grpc.ClientUnaryCall;
@@ -108,7 +144,18 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   
   DescribeConfigs: grpc.handleUnaryCall<_castle_v1_DescribeConfigsRequest, _castle_v1_DescribeConfigsResponseInput>;
   
+  /**
+   * The metadata quorum as kafka-metadata-quorum.sh describes it; answered by the active
+   * controller (the only member that tracks every replica), forwarded there by any node.
+   */
+  DescribeQuorum: grpc.handleUnaryCall<_castle_v1_DescribeQuorumRequest, _castle_v1_DescribeQuorumResponseInput>;
+  
   DescribeTopics: grpc.handleUnaryCall<_castle_v1_DescribeTopicsRequest, _castle_v1_DescribeTopicsResponseInput>;
+  
+  /**
+   * Preferred-leader election (kafka-leader-election.sh --election-type preferred).
+   */
+  ElectLeaders: grpc.handleUnaryCall<_castle_v1_ElectLeadersRequest, _castle_v1_ElectLeadersResponseInput>;
   
   ListTopics: grpc.handleUnaryCall<_castle_v1_ListTopicsRequest, _castle_v1_ListTopicsResponseInput>;
   
@@ -121,6 +168,8 @@ export interface AdminDefinition extends grpc.ServiceDefinition {
   DeleteTopics: MethodDefinition<_castle_v1_DeleteTopicsRequestInput, _castle_v1_DeleteTopicsResponseInput, _castle_v1_DeleteTopicsRequest, _castle_v1_DeleteTopicsResponse>
   DescribeCluster: MethodDefinition<_castle_v1_DescribeClusterRequestInput, _castle_v1_DescribeClusterResponseInput, _castle_v1_DescribeClusterRequest, _castle_v1_DescribeClusterResponse>
   DescribeConfigs: MethodDefinition<_castle_v1_DescribeConfigsRequestInput, _castle_v1_DescribeConfigsResponseInput, _castle_v1_DescribeConfigsRequest, _castle_v1_DescribeConfigsResponse>
+  DescribeQuorum: MethodDefinition<_castle_v1_DescribeQuorumRequestInput, _castle_v1_DescribeQuorumResponseInput, _castle_v1_DescribeQuorumRequest, _castle_v1_DescribeQuorumResponse>
   DescribeTopics: MethodDefinition<_castle_v1_DescribeTopicsRequestInput, _castle_v1_DescribeTopicsResponseInput, _castle_v1_DescribeTopicsRequest, _castle_v1_DescribeTopicsResponse>
+  ElectLeaders: MethodDefinition<_castle_v1_ElectLeadersRequestInput, _castle_v1_ElectLeadersResponseInput, _castle_v1_ElectLeadersRequest, _castle_v1_ElectLeadersResponse>
   ListTopics: MethodDefinition<_castle_v1_ListTopicsRequestInput, _castle_v1_ListTopicsResponseInput, _castle_v1_ListTopicsRequest, _castle_v1_ListTopicsResponse>
 }

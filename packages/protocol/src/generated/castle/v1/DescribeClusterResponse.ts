@@ -2,15 +2,36 @@
 // Original file: proto/castle/v1/admin.proto
 
 import type { BrokerInfoInput as _castle_v1_BrokerInfoInput, BrokerInfo as _castle_v1_BrokerInfo } from '../../castle/v1/BrokerInfo.js';
+import type { ClusterNodeInput as _castle_v1_ClusterNodeInput, ClusterNode as _castle_v1_ClusterNode } from '../../castle/v1/ClusterNode.js';
 
 export interface DescribeClusterResponseInput {
   'clusterId'?: (string);
+  /**
+   * The active controller, -1 when none is known (an election is in progress).
+   */
   'controllerId'?: (number);
+  /**
+   * Brokers clients may use (registered and unfenced), as Metadata lists them.
+   */
   'brokers'?: (_castle_v1_BrokerInfoInput)[];
+  /**
+   * Every registered broker, fenced or not, and every controller (for castle cluster describe).
+   */
+  'nodes'?: (_castle_v1_ClusterNodeInput)[];
 }
 
 export interface DescribeClusterResponse {
   'clusterId': (string);
+  /**
+   * The active controller, -1 when none is known (an election is in progress).
+   */
   'controllerId': (number);
+  /**
+   * Brokers clients may use (registered and unfenced), as Metadata lists them.
+   */
   'brokers': (_castle_v1_BrokerInfo)[];
+  /**
+   * Every registered broker, fenced or not, and every controller (for castle cluster describe).
+   */
+  'nodes': (_castle_v1_ClusterNode)[];
 }

@@ -1,0 +1,197 @@
+// What a node asks of the active controller, in wire types: the castle.v1.Controller service's
+// methods. `LocalControllerApi` answers them from this node's MetadataQuorum member (it refuses
+// with NOT_CONTROLLER unless that member is the active controller); `ControllerChannel` finds
+// the active controller, local or remote, and retries until it answers. The client-facing
+// admin handlers and the controller service both speak this interface, so a request decided
+// here and one forwarded from another node take the same path.
+
+import type { Clock } from "@castle/common";
+import {
+  type AlterConfigsRequest as AlterConfigsInput,
+  type BrokerEndpoint,
+  CONTROLLER_ENDPOINT,
+  type ConfigChange,
+  type MetadataQuorum,
+  type QuorumInfo,
+} from "@castle/metadata";
+import {
+  type AlterConfigsRequest,
+  type AlterConfigsResponse,
+  type ClusterNode,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponse,
+  type CreateTopicsRequest,
+  type CreateTopicsResponse,
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponse,
+  type DescribeClusterResponse,
+  type DescribeQuorumResponse,
+  type ElectLeadersRequest,
+  type ElectLeadersResponse,
+  ErrorCode,
+  type ProtocolError,
+  protocolError,
+  type WireBrokerHeartbeatRequest,
+  type WireBrokerHeartbeatResponse,
+  type WireRegisterBrokerRequest,
+  type WireRegisterBrokerResponse,
+} from "@castle/protocol";
+import { clusterNodes } from "./cluster-nodes.js";
+
+export interface ControllerApi {
+  registerBroker(request: WireRegisterBrokerRequest): Promise<WireRegisterBrokerResponse>;
+  brokerHeartbeat(request: WireBrokerHeartbeatRequest): Promise<WireBrokerHeartbeatResponse>;
+  createTopics(request: CreateTopicsRequest): Promise<CreateTopicsResponse>;
+  deleteTopics(request: DeleteTopicsRequest): Promise<DeleteTopicsResponse>;
+  createPartitions(request: CreatePartitionsRequest): Promise<CreatePartitionsResponse>;
+  alterConfigs(request: AlterConfigsRequest): Promise<AlterConfigsResponse>;
+  electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse>;
+  describeQuorum(): Promise<DescribeQuorumResponse>;
+  describeCluster(): Promise<DescribeClusterResponse>;
+}
+
+export type ControllerMethod = keyof ControllerApi;
+
+const errorOf = (error: ProtocolError | null): { errorCode: number; errorMessage: string } =>
+  error ? { errorCode: error.errorCode, errorMessage: error.message } : { errorCode: ErrorCode.NONE, errorMessage: "" };
+
+const configResourceType = (type: string): "topic" | "broker" | undefined =>
+  type === "CONFIG_RESOURCE_TYPE_TOPIC" ? "topic" : type === "CONFIG_RESOURCE_TYPE_BROKER" ? "broker" : undefined;
+
+export function quorumResponse(info: QuorumInfo): DescribeQuorumResponse {
+  return {
+    clusterId: info.clusterId,
+    leaderId: info.leaderId,
+    leaderEpoch: info.leaderEpoch,
+    highWatermark: info.highWatermark,
+    maxFollowerLag: info.maxFollowerLag,
+    maxFollowerLagTimeMs: info.maxFollowerLagTimeMs,
+    currentVoters: [...info.currentVoters],
+    currentObservers: [...info.currentObservers],
+    replicas: info.replicas.map((r) => ({ ...r })),
+    reportedBy: info.reportedBy,
+  };
+}
+
+/** The controller's side, on a node with the controller role. */
+export class LocalControllerApi implements ControllerApi {
+  constructor(
+    private readonly quorum: MetadataQuorum,
+    private readonly clock: Clock,
+  ) {}
+
+  async registerBroker(request: WireRegisterBrokerRequest): Promise<WireRegisterBrokerResponse> {
+    const endpoints: BrokerEndpoint[] = request.endpoints.map((e) => ({ name: e.name, host: e.host, port: e.port }));
+    const raftEndpoint = endpoints.find((e) => e.name === CONTROLLER_ENDPOINT);
+    // A broker-only node follows the metadata log as an observer; it must be one before it can catch up.
+    if (raftEndpoint && !this.quorum.voterIds.includes(request.brokerId)) {
+      await this.quorum.ensureObserver(request.brokerId, `${raftEndpoint.host}:${raftEndpoint.port}`);
+    }
+    const result = await this.quorum.registerBroker({
+      brokerId: request.brokerId,
+      clusterId: request.clusterId,
+      incarnationId: request.incarnationId,
+      endpoints,
+      rack: request.rack === "" ? null : request.rack,
+    });
+    return { brokerEpoch: result.brokerEpoch };
+  }
+
+  async brokerHeartbeat(request: WireBrokerHeartbeatRequest): Promise<WireBrokerHeartbeatResponse> {
+    const result = await this.quorum.brokerHeartbeat({
+      brokerId: request.brokerId,
+      brokerEpoch: request.brokerEpoch,
+      metadataOffset: request.metadataOffset,
+      wantShutdown: request.wantShutdown,
+    });
+    return { isFenced: result.isFenced, shouldShutDown: result.shouldShutDown, isCaughtUp: result.isCaughtUp };
+  }
+
+  async createTopics(request: CreateTopicsRequest): Promise<CreateTopicsResponse> {
+    const results = await this.quorum.createTopics(
+      request.topics.map((t) => ({
+        name: t.name,
+        numPartitions: t.numPartitions,
+        replicationFactor: t.replicationFactor,
+        configs: t.configs,
+      })),
+      request.validateOnly,
+    );
+    return {
+      topics: results.map((r) => ({
+        name: r.name,
+        ...errorOf(r.error),
+        topicId: r.error || request.validateOnly ? "" : (r.topicId ?? ""),
+        numPartitions: r.numPartitions ?? -1,
+        replicationFactor: r.replicationFactor ?? -1,
+      })),
+    };
+  }
+
+  async deleteTopics(request: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
+    const results = await this.quorum.deleteTopics(request.names);
+    return { topics: results.map((r) => ({ name: r.name, ...errorOf(r.error) })) };
+  }
+
+  async createPartitions(request: CreatePartitionsRequest): Promise<CreatePartitionsResponse> {
+    const results = await this.quorum.createPartitions(
+      request.topics.map((t) => ({ name: t.name, count: t.count })),
+      request.validateOnly,
+    );
+    return { results: results.map((r) => ({ name: r.name, ...errorOf(r.error) })) };
+  }
+
+  async alterConfigs(request: AlterConfigsRequest): Promise<AlterConfigsResponse> {
+    // Resources of a type the controller does not know are answered here, without a decision.
+    const refused = new Map<number, ProtocolError>();
+    const inputs: AlterConfigsInput[] = [];
+    request.resources.forEach((resource, index) => {
+      const resourceType = configResourceType(resource.type);
+      if (resourceType === undefined) {
+        refused.set(index, protocolError("INVALID_REQUEST", `config resource type ${resource.type} is not supported; use TOPIC or BROKER`));
+        return;
+      }
+      const changes: ConfigChange[] = resource.configs.map((c) => ({
+        name: c.name,
+        op: c.op === "ALTER_CONFIG_OP_DELETE" ? "delete" : "set",
+        value: c.value,
+      }));
+      inputs.push({ resourceType, resourceName: resource.name, changes });
+    });
+    const decided = inputs.length === 0 ? [] : await this.quorum.alterConfigs(inputs, request.validateOnly);
+    let next = 0;
+    return {
+      results: request.resources.map((resource, index) => {
+        const error = refused.get(index) ?? decided[next++]?.error ?? null;
+        return { type: resource.type, name: resource.name, ...errorOf(error) };
+      }),
+    };
+  }
+
+  async electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse> {
+    const refs = request.partitions.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })));
+    const results = await this.quorum.electPreferredLeaders(refs.length === 0 ? "all" : refs);
+    return {
+      results: results.map((r) => ({
+        topic: r.topic,
+        partition: r.partition,
+        ...errorOf(r.error),
+        leaderId: r.error ? -1 : (r.leader ?? -1),
+      })),
+    };
+  }
+
+  async describeQuorum(): Promise<DescribeQuorumResponse> {
+    // Only the leader knows every replica's progress; elsewhere NOT_CONTROLLER sends the channel there.
+    this.quorum.assertActiveController();
+    return quorumResponse(this.quorum.quorumStatus());
+  }
+
+  async describeCluster(): Promise<DescribeClusterResponse> {
+    const liveness = this.quorum.brokerLiveness();
+    const nowMs = this.clock.monotonicMs();
+    const image = this.quorum.image;
+    const nodes: ClusterNode[] = clusterNodes(image, this.quorum.voterIds, liveness, nowMs);
+    return { clusterId: this.quorum.options.clusterId, controllerId: this.quorum.nodeId, brokers: [], nodes };
+  }
+}
