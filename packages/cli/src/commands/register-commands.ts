@@ -7,6 +7,7 @@ import { registerLogDump } from "./log-dump.js";
 import { registerPerfConsume } from "./perf-consume.js";
 import { registerPerfProduce } from "./perf-produce.js";
 import { registerProduce } from "./produce.js";
+import { registerQuorumDescribe } from "./quorum-describe.js";
 import { registerServerStart } from "./server-start.js";
 import { registerStorageFormat } from "./storage-format.js";
 import { registerStorageRandomUuid } from "./storage-random-uuid.js";
@@ -14,6 +15,7 @@ import { registerTopicAlter } from "./topic-alter.js";
 import { registerTopicCreate } from "./topic-create.js";
 import { registerTopicDelete } from "./topic-delete.js";
 import { registerTopicDescribe } from "./topic-describe.js";
+import { registerTopicElectLeaders } from "./topic-elect-leaders.js";
 import { registerTopicList } from "./topic-list.js";
 
 export function registerCommands(program: Command): void {
@@ -23,18 +25,22 @@ export function registerCommands(program: Command): void {
   registerStorageFormat(storage);
   registerStorageRandomUuid(storage);
 
-  const topic = program.command("topic").description("create, list, describe, alter and delete topics");
+  const topic = program.command("topic").description("create, list, describe, alter and delete topics; elect preferred leaders");
   registerTopicCreate(topic);
   registerTopicList(topic);
   registerTopicDescribe(topic);
   registerTopicAlter(topic);
   registerTopicDelete(topic);
+  registerTopicElectLeaders(topic);
 
   registerProduce(program);
   registerConsume(program);
 
   const cluster = program.command("cluster").description("inspect the cluster");
   registerClusterDescribe(cluster);
+
+  const quorum = program.command("quorum").description("inspect the metadata quorum (like kafka-metadata-quorum.sh)");
+  registerQuorumDescribe(quorum);
 
   const log = program.command("log").description("inspect log segment files");
   registerLogDump(log);

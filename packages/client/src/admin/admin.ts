@@ -1,7 +1,8 @@
-// Topic and cluster administration over the Admin service (kafka-topics / kafka-configs
-// territory). Each method sends one request to any reachable broker; a per-topic or
-// per-resource error_code becomes a ProtocolError carrying the server's message, and when
-// several fail the first is thrown with the rest named in its message.
+// Topic and cluster administration over the Admin service (kafka-topics / kafka-configs /
+// kafka-metadata-quorum / kafka-leader-election territory). Each method sends one request to
+// any reachable broker; a per-topic or per-resource error_code becomes a ProtocolError
+// carrying the server's message, and when several fail the first is thrown with the rest
+// named in its message. electLeaders is the exception: its per-partition errors are results.
 
 import type {
   AlterConfigsResponse,
@@ -11,9 +12,12 @@ import type {
   DeleteTopicsResponse,
   DescribeClusterResponse,
   DescribeConfigsResponse,
+  DescribeQuorumResponse,
   DescribeTopicsResponse,
+  ElectLeadersResponse,
   ListTopicsResponse,
   ProtocolError,
+  ClusterNode as WireClusterNode,
 } from "@castle/protocol";
 import { ClusterClient, type ClusterClientOptions } from "../connection/cluster-client.js";
 import { errorFromWire } from "../errors/wire-error.js";
@@ -90,15 +94,123 @@ export interface BrokerDescription {
   rack: string;
 }
 
+/** One node of the cluster as the active controller sees it (a broker, a controller, or both). */
+export interface ClusterNodeDescription {
+  nodeId: number;
+  /** Client endpoint; empty host for a controller-only node. */
+  host: string;
+  port: number;
+  rack: string;
+  isBroker: boolean;
+  isController: boolean;
+  /** Registered brokers only: a fenced broker may not lead or be in an ISR. */
+  fenced: boolean;
+  inControlledShutdown: boolean;
+  /** Milliseconds since the active controller last heard the broker's heartbeat; -1 unknown. */
+  lastHeartbeatAgeMs: number;
+  brokerEpoch: number;
+}
+
 export interface ClusterDescription {
   clusterId: string;
+  /** The active controller; -1 while none is known (an election is in progress). */
   controllerId: number;
+  /** Brokers clients may use (registered and unfenced), as Metadata lists them. */
   brokers: BrokerDescription[];
+  /** Every registered broker, fenced or not, and every controller; sorted by node id. */
+  nodes: ClusterNodeDescription[];
+}
+
+/** The replica roles kafka-metadata-quorum.sh prints in its Status column. */
+export type QuorumReplicaStatus = "Leader" | "Follower" | "Observer";
+
+/** One member of the metadata quorum as the active controller tracks it. */
+export interface QuorumReplicaDescription {
+  nodeId: number;
+  /** Highest metadata log offset known to be on the replica; -1 unknown. */
+  logEndOffset: number;
+  lag: number;
+  /** Wall-clock ms; -1 never. */
+  lastFetchTimestampMs: number;
+  /** Wall-clock ms; -1 never. */
+  lastCaughtUpTimestampMs: number;
+  status: QuorumReplicaStatus;
+}
+
+/** The metadata quorum (kafka-metadata-quorum.sh describe; KIP-595, KIP-836). */
+export interface QuorumDescription {
+  clusterId: string;
+  leaderId: number;
+  leaderEpoch: number;
+  highWatermark: number;
+  maxFollowerLag: number;
+  maxFollowerLagTimeMs: number;
+  /** Sorted ascending. */
+  currentVoters: number[];
+  /** Sorted ascending. */
+  currentObservers: number[];
+  /** Sorted by node id. */
+  replicas: QuorumReplicaDescription[];
+  /** The member whose view this is (the active controller unless it was unreachable). */
+  reportedBy: number;
+}
+
+export interface TopicPartitionRef {
+  topic: string;
+  partition: number;
+}
+
+/**
+ * One partition's preferred-leader election. `error` is null when the preferred leader was
+ * elected; ELECTION_NOT_NEEDED (it already leads) is an error code here but a normal outcome.
+ */
+export interface ElectionOutcome {
+  topic: string;
+  partition: number;
+  /** The leader after the election; -1 when the server reported none (on error). */
+  leaderId: number;
+  error: ProtocolError | null;
 }
 
 const resourceType = (kind: ConfigResourceKind): "CONFIG_RESOURCE_TYPE_TOPIC" | "CONFIG_RESOURCE_TYPE_BROKER" =>
   kind === "topic" ? "CONFIG_RESOURCE_TYPE_TOPIC" : "CONFIG_RESOURCE_TYPE_BROKER";
 const resourceKind = (type: string): ConfigResourceKind => (type === "CONFIG_RESOURCE_TYPE_BROKER" ? "broker" : "topic");
+
+const byNodeId = (a: { nodeId: number }, b: { nodeId: number }): number => a.nodeId - b.nodeId;
+const ascending = (a: number, b: number): number => a - b;
+
+/** The server's status string, or the role the quorum's membership implies when it sent another. */
+function replicaStatus(status: string, nodeId: number, leaderId: number, voters: readonly number[]): QuorumReplicaStatus {
+  if (status === "Leader" || status === "Follower" || status === "Observer") return status;
+  if (nodeId === leaderId) return "Leader";
+  return voters.includes(nodeId) ? "Follower" : "Observer";
+}
+
+function clusterNodeFromWire(n: WireClusterNode): ClusterNodeDescription {
+  return {
+    nodeId: n.nodeId,
+    host: n.host,
+    port: n.port,
+    rack: n.rack,
+    isBroker: n.isBroker,
+    isController: n.isController,
+    fenced: n.fenced,
+    inControlledShutdown: n.inControlledShutdown,
+    lastHeartbeatAgeMs: n.lastHeartbeatAgeMs,
+    brokerEpoch: n.brokerEpoch,
+  };
+}
+
+/** Groups partitions by topic, in first-seen order, as ElectLeadersRequest carries them. */
+function partitionsByTopic(partitions: readonly TopicPartitionRef[]): { topic: string; partitions: number[] }[] {
+  const grouped = new Map<string, number[]>();
+  for (const p of partitions) {
+    const list = grouped.get(p.topic) ?? [];
+    list.push(p.partition);
+    grouped.set(p.topic, list);
+  }
+  return [...grouped].map(([topic, list]) => ({ topic, partitions: list }));
+}
 
 /** Throws the first per-item error, naming the other failures too. */
 function throwFirst(errors: ProtocolError[]): void {
@@ -280,10 +392,59 @@ export class Admin {
     return {
       clusterId: response.clusterId,
       controllerId: response.controllerId,
-      brokers: response.brokers
-        .map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack }))
-        .sort((a, b) => a.nodeId - b.nodeId),
+      brokers: response.brokers.map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack })).sort(byNodeId),
+      nodes: response.nodes.map(clusterNodeFromWire).sort(byNodeId),
     };
+  }
+
+  /** The metadata quorum as the active controller sees it (kafka-metadata-quorum.sh describe). */
+  async describeQuorum(): Promise<QuorumDescription> {
+    const response = await this.cluster.admin<DescribeQuorumResponse>("DescribeQuorum", (admin, deadline, cb) =>
+      admin.DescribeQuorum({}, { deadline }, cb),
+    );
+    const voters = [...response.currentVoters].sort(ascending);
+    return {
+      clusterId: response.clusterId,
+      leaderId: response.leaderId,
+      leaderEpoch: response.leaderEpoch,
+      highWatermark: response.highWatermark,
+      maxFollowerLag: response.maxFollowerLag,
+      maxFollowerLagTimeMs: response.maxFollowerLagTimeMs,
+      currentVoters: voters,
+      currentObservers: [...response.currentObservers].sort(ascending),
+      replicas: response.replicas
+        .map((r) => ({
+          nodeId: r.nodeId,
+          logEndOffset: r.logEndOffset,
+          lag: r.lag,
+          lastFetchTimestampMs: r.lastFetchTimestampMs,
+          lastCaughtUpTimestampMs: r.lastCaughtUpTimestampMs,
+          status: replicaStatus(r.status, r.nodeId, response.leaderId, voters),
+        }))
+        .sort(byNodeId),
+      reportedBy: response.reportedBy,
+    };
+  }
+
+  /**
+   * Moves leadership of `partitions` back to their preferred (first) replica
+   * (kafka-leader-election.sh --election-type preferred; KIP-460). Omitted or empty = every
+   * partition whose preferred leader is not leading. Per-partition failures, ELECTION_NOT_NEEDED
+   * included, come back as outcomes rather than thrown; only a refused request throws.
+   */
+  async electLeaders(partitions: readonly TopicPartitionRef[] = []): Promise<ElectionOutcome[]> {
+    const response = await this.cluster.admin<ElectLeadersResponse>("ElectLeaders", (admin, deadline, cb) =>
+      admin.ElectLeaders({ partitions: partitionsByTopic(partitions), timeoutMs: this.timeoutMs }, { deadline }, cb),
+    );
+    return response.results
+      .map((r) => ({
+        topic: r.topic,
+        partition: r.partition,
+        leaderId: r.leaderId,
+        error:
+          r.errorCode === 0 ? null : errorFromWire(r.errorCode, r.errorMessage, `elect the preferred leader of ${r.topic}-${r.partition}`),
+      }))
+      .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
   }
 
   close(): void {
