@@ -1,3 +1,4 @@
+export * from "./cluster/castle-cluster.js";
 export * from "./in-process-node.js";
 export * from "./node-process.js";
 export * from "./output-lines.js";

@@ -1,5 +1,7 @@
 // Starts a real Castle node as a child process (`castle server start`), waits until it has
 // bound its ports (it logs "node started" with them), and stops it by its own pid only.
+// Starting again with the same options (fixed ports in `overrides`) brings the node back at
+// the same addresses on the same data dir.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -15,14 +17,24 @@ export interface NodeProcessOptions {
   startTimeoutMs?: number;
   /** Receives every stderr line (JSON logs); defaults to dropping them. */
   onLog?: (line: string) => void;
+  /** Called with the child right after the spawn, before "node started" (to kill it early if need be). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface NodeProcess {
   readonly pid: number;
+  /** -1 for a node without the broker role (no client listener). */
   readonly clientPort: number;
   readonly httpPort: number;
+  /** `127.0.0.1:clientPort`, or "" when the node has no client listener. */
   readonly bootstrap: string;
   readonly child: ChildProcess;
+  /** Resolves with the exit code (null after a signal) once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** False once the process has exited, for whatever reason. */
+  readonly running: boolean;
+  /** The last stderr lines (at most OUTPUT_TAIL_LINES_MAX), for error messages. */
+  recentLines(): string[];
   /** SIGTERM and wait for exit (SIGKILL after killAfterMs). */
   stop(killAfterMs?: number): Promise<number | null>;
   kill(): Promise<void>;
@@ -45,10 +57,16 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
   for (const [key, value] of Object.entries(overrides)) args.push("--override", `${key}=${value}`);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  options.onSpawn?.(child);
   return new Promise((resolve, reject) => {
+    // On timeout the child is killed and the rejection waits for its exit, so its ports and
+    // data dir are free by the time the caller hears of the failure.
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       child.kill("SIGKILL");
-      reject(new Error(`node did not start within ${options.startTimeoutMs ?? 20000} ms; last output: ${tail.join("\n")}`));
+      const error = new Error(`node did not start within ${options.startTimeoutMs ?? 20000} ms; last output: ${tail.join("\n")}`);
+      void exited.then(() => reject(error));
     }, options.startTimeoutMs ?? 20000);
     let started = false;
     const tail = followLines(child.stderr, (line) => {
@@ -57,8 +75,9 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
       started = true;
       clearTimeout(timer);
       const entry = JSON.parse(line) as { clientPort: number; httpPort: number };
+      const hasExited = (): boolean => child.exitCode !== null || child.signalCode !== null;
       const stop = async (killAfterMs = 10000): Promise<number | null> => {
-        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        if (hasExited()) return child.exitCode;
         child.kill("SIGTERM");
         const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
         const code = await exited;
@@ -66,7 +85,7 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
         return code;
       };
       const kill = async (): Promise<void> => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        if (hasExited()) return;
         child.kill("SIGKILL");
         await exited;
       };
@@ -74,14 +93,19 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
         pid: child.pid as number,
         clientPort: entry.clientPort,
         httpPort: entry.httpPort,
-        bootstrap: `127.0.0.1:${entry.clientPort}`,
+        bootstrap: entry.clientPort >= 0 ? `127.0.0.1:${entry.clientPort}` : "",
         child,
+        exited,
+        get running() {
+          return !hasExited();
+        },
+        recentLines: () => [...tail],
         stop,
         kill,
       });
     });
     child.once("exit", (code) => {
-      if (started) return;
+      if (started || timedOut) return;
       clearTimeout(timer);
       reject(new Error(`node exited with code ${code} before starting: ${tail.join("\n")}`));
     });
