@@ -105,6 +105,7 @@ export class MetadataQuorum {
     const machine = new MetadataStateMachine(logger, () => clock.monotonicMs());
     const raftNode = await RaftNode.start({
       id: options.nodeId,
+      clusterId: options.clusterId,
       dataDir: options.dataDir,
       listen: options.listen,
       peers: options.peers,

@@ -73,6 +73,8 @@ export interface RaftNodeOptions {
   readonly metricsRegistry?: Registry;
   /** Adds the application's own services to the Raft transport's gRPC server. */
   readonly addServices?: (server: grpc.Server) => void;
+  /** Sent with every batch; batches of another cluster are refused (see GrpcRaftTransportOptions). */
+  readonly clusterId?: string;
 }
 
 export type RaftNodeErrorCode = "NOT_LEADER" | "PROPOSAL_DROPPED" | "REFUSED" | "TIMED_OUT" | "CLOSED" | "FAILED";
@@ -209,7 +211,13 @@ export class RaftNode {
       const core = new RaftCore(config, storage, { applied: storage.firstIndex() - 1 });
       const peers = Object.fromEntries(Object.entries(options.peers).filter(([id]) => Number(id) !== options.id));
       transport = await GrpcRaftTransport.start(
-        { id: options.id, listen: options.listen, peers, ...(options.addServices ? { addServices: options.addServices } : {}) },
+        {
+          id: options.id,
+          listen: options.listen,
+          peers,
+          ...(options.addServices ? { addServices: options.addServices } : {}),
+          ...(options.clusterId === undefined ? {} : { clusterId: options.clusterId }),
+        },
         { logger, clock, ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }) },
       );
       const node = new RaftNode(

@@ -41,6 +41,11 @@ export interface GrpcRaftTransportOptions {
   readonly limits?: Partial<RaftWireLimits>;
   /** Adds the application's own services to the Raft server (the metadata quorum's Controller service). */
   readonly addServices?: (server: grpc.Server) => void;
+  /**
+   * The cluster this node belongs to: sent with every batch, and batches from another cluster
+   * are refused (wrong_cluster). Undefined = send none and check none (tests of Raft alone).
+   */
+  readonly clusterId?: string;
 }
 
 export interface GrpcRaftTransportDependencies {
@@ -51,7 +56,7 @@ export interface GrpcRaftTransportDependencies {
 }
 
 export type TransportDropReason = "queue_full" | "unknown_peer" | "closed";
-export type TransportRejectReason = "malformed" | "misaddressed" | "unknown_sender" | "no_handler";
+export type TransportRejectReason = "malformed" | "misaddressed" | "unknown_sender" | "wrong_cluster" | "no_handler";
 
 export interface TransportStats {
   sentMessages: number;
@@ -102,6 +107,7 @@ export class GrpcRaftTransport implements RaftTransport {
   private readonly batchBytesMax: number;
   private readonly reconnectBackoffMsMax: number;
   private readonly requestBytesMax: number;
+  private readonly clusterId: string | undefined;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly droppedCounter: Counter<"reason">;
@@ -113,7 +119,7 @@ export class GrpcRaftTransport implements RaftTransport {
     streamFailures: 0,
     receivedMessages: 0,
     dropped: { queue_full: 0, unknown_peer: 0, closed: 0 },
-    rejected: { malformed: 0, misaddressed: 0, unknown_sender: 0, no_handler: 0 },
+    rejected: { malformed: 0, misaddressed: 0, unknown_sender: 0, wrong_cluster: 0, no_handler: 0 },
   };
 
   private constructor(
@@ -130,6 +136,7 @@ export class GrpcRaftTransport implements RaftTransport {
     this.batchBytesMax = options.batchBytesMax ?? DEFAULT_BATCH_BYTES_MAX;
     this.reconnectBackoffMsMax = options.reconnectBackoffMsMax ?? 1_000;
     this.requestBytesMax = options.requestBytesMax ?? DEFAULT_REQUEST_BYTES_MAX;
+    this.clusterId = options.clusterId;
     this.logger = (dependencies.logger ?? silentLogger).child({ component: "raft-transport", nodeId: id });
     this.clock = dependencies.clock ?? systemClock;
     const registers = dependencies.metricsRegistry ? [dependencies.metricsRegistry] : [];
@@ -308,7 +315,7 @@ export class GrpcRaftTransport implements RaftTransport {
       }
       const batch = peer.queue.splice(0, count);
       const messages: WireRaftMessageInput[] = batch.map(messageToWire);
-      const accepted = this.streamTo(peerId, peer).write({ from: this.id, to: peerId, messages });
+      const accepted = this.streamTo(peerId, peer).write({ from: this.id, to: peerId, messages, clusterId: this.clusterId ?? "" });
       this.stats.sentMessages += batch.length;
       this.stats.sentBatches += 1;
       this.sentCounter.inc(batch.length);
@@ -350,6 +357,12 @@ export class GrpcRaftTransport implements RaftTransport {
     // A sender outside the address book could not be answered anyway; its messages (a stray
     // or misconfigured node, or a node removed from the cluster) never reach the core.
     if (!this.peers.has(request.from)) return refuse("unknown_sender", `node ${request.from} is not a known peer of node ${this.id}`);
+    if (this.clusterId !== undefined && request.clusterId !== this.clusterId) {
+      return refuse(
+        "wrong_cluster",
+        `INCONSISTENT_CLUSTER_ID: node ${request.from} belongs to cluster "${request.clusterId}", node ${this.id} to cluster "${this.clusterId}"; format node ${request.from}'s data directory for this cluster (castle storage format --cluster-id ${this.clusterId})`,
+      );
+    }
     if (count > this.batchMessagesMax)
       return refuse("malformed", `batch of ${count} messages exceeds the ${this.batchMessagesMax} allowed`);
     const decoded: Message[] = [];

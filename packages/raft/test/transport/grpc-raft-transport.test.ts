@@ -224,6 +224,33 @@ describe("GrpcRaftTransport", () => {
     expect(received, "nothing from a stranger reaches the core").to.deep.equal([]);
   });
 
+  it("refuses batches from a node of another cluster, naming both ids and the fix, and delivers its own cluster's", async () => {
+    const a = await GrpcRaftTransport.start({ id: 1, listen: { host: "127.0.0.1", port: 0 }, peers: {}, clusterId: "other" });
+    const b = await GrpcRaftTransport.start({
+      id: 2,
+      listen: { host: "127.0.0.1", port: 0 },
+      peers: { 1: `127.0.0.1:${a.port}` },
+      clusterId: "mine",
+    });
+    open.push(a, b);
+    const received: Message[] = [];
+    b.onMessage((m) => received.push(m));
+    a.setPeer(2, `127.0.0.1:${b.port}`);
+    a.send({ ...(everyMessage[2] as Message), from: 1, to: 2 });
+    await waitFor(() => b.stats.rejected.wrong_cluster > 0, "the other cluster's batch refused");
+    expect(received, "nothing of another cluster reaches the core").to.deep.equal([]);
+
+    const wire = messageToWire({ ...(everyMessage[2] as Message), from: 1, to: 2 });
+    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+      rawClient(b.port).Step({ from: 1, to: 2, messages: [wire], clusterId: "other" }, (e) => resolve(e)),
+    );
+    expect(error?.details).to.match(/INCONSISTENT_CLUSTER_ID: node 1 belongs to cluster "other", node 2 to cluster "mine"; format node 1/);
+    const accepted = await new Promise<number>((resolve, reject) =>
+      rawClient(b.port).Step({ from: 1, to: 2, messages: [wire], clusterId: "mine" }, (e, r) => (e ? reject(e) : resolve(r?.accepted ?? -1))),
+    );
+    expect(accepted).to.equal(1);
+  });
+
   it("reports an unreachable peer and counts the failed stream", async () => {
     const a = await GrpcRaftTransport.start({
       id: 1,

@@ -13,6 +13,11 @@ export interface RaftStepRequestInput {
    */
   'to'?: (number);
   'messages'?: (_castle_v1_RaftMessageInput)[];
+  /**
+   * The sender's cluster id (meta.properties). A receiver that knows its own refuses a batch
+   * with another id, so a node formatted for another cluster never votes or replicates here.
+   */
+  'clusterId'?: (string);
 }
 
 export interface RaftStepRequest {
@@ -25,4 +30,9 @@ export interface RaftStepRequest {
    */
   'to': (number);
   'messages': (_castle_v1_RaftMessage)[];
+  /**
+   * The sender's cluster id (meta.properties). A receiver that knows its own refuses a batch
+   * with another id, so a node formatted for another cluster never votes or replicates here.
+   */
+  'clusterId': (string);
 }
