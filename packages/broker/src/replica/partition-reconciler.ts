@@ -12,6 +12,9 @@ import type { Logger } from "@castle/common";
 import type { Configs, MetadataImage } from "@castle/metadata";
 import type { LogManager } from "@castle/storage";
 
+/** Partition logs opened concurrently in one pass (a topic of 1,000 partitions opens in batches). */
+const LOGS_OPENED_AT_ONCE = 32;
+
 interface HostedTopic {
   readonly topicId: string;
   readonly partitions: Set<number>;
@@ -112,6 +115,7 @@ export class PartitionReconciler {
       this.hosted.delete(name);
       logger.info("deleted the logs of a removed topic", { topic: name, topicId: hosted.topicId });
     }
+    const toOpen: { topic: string; partition: number; configs: Configs }[] = [];
     for (const topic of image.topics()) {
       const configs = image.topicConfigs(topic.name);
       let hosted = this.hosted.get(topic.name);
@@ -122,13 +126,19 @@ export class PartitionReconciler {
       }
       for (const state of topic.partitions) {
         if (!state.replicas.includes(nodeId) || hosted?.partitions.has(state.partition)) continue;
-        await logs.createLog(topic.name, state.partition, this.deps.logConfigFor(configs));
         if (!hosted) {
           hosted = { topicId: topic.topicId, partitions: new Set(), configs };
           this.hosted.set(topic.name, hosted);
         }
         hosted.partitions.add(state.partition);
+        toOpen.push({ topic: topic.name, partition: state.partition, configs });
       }
+    }
+    // Opening a log mostly waits on the file system and the index store: open several at once.
+    for (let i = 0; i < toOpen.length; i += LOGS_OPENED_AT_ONCE) {
+      await Promise.all(
+        toOpen.slice(i, i + LOGS_OPENED_AT_ONCE).map((p) => logs.createLog(p.topic, p.partition, this.deps.logConfigFor(p.configs))),
+      );
     }
   }
 }
