@@ -62,6 +62,8 @@ const SINGLE_NODE_READY_TIMEOUT_MS = 15_000;
  * "no active controller" answer instead of its own deadline.
  */
 const CONTROLLER_REQUEST_TIMEOUT_MS = 15_000;
+/** Longest a stopping broker waits for controlled shutdown (when the whole cluster stops, no quorum is left to answer). */
+const CONTROLLED_SHUTDOWN_TIMEOUT_MS_MAX = 5_000;
 
 /** Starts a node from config sources (file/env/flags) or a ready config. */
 export async function startNode(source: ConfigSources | BrokerConfig, ports: NodePorts = {}): Promise<RunningNode> {
@@ -237,7 +239,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
         endpoints: brokerEndpoints(config.advertisedHost, clientPort, isController ? undefined : quorum.port),
         rack: config.brokerRack,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
-        controlledShutdownTimeoutMs: Math.min(config.brokerSessionTimeoutMs, 10_000),
+        controlledShutdownTimeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_TIMEOUT_MS_MAX),
         appliedOffset: () => quorum.appliedOffset,
       },
       channel,

@@ -70,7 +70,7 @@ export class ControllerChannel {
       if (remaining <= 0) {
         throw protocolError(
           last.code === "NOT_CONTROLLER" ? "NOT_CONTROLLER" : "REQUEST_TIMED_OUT",
-          `no active controller answered ${method} within ${budget} ms (${attempt} attempts); last: ${last.message}`,
+          `no active controller answered ${method} within ${Math.round(budget)} ms (${attempt} attempts); last: ${last.message}`,
           { method },
         );
       }
