@@ -62,6 +62,8 @@ const SINGLE_NODE_READY_TIMEOUT_MS = 15_000;
  * "no active controller" answer instead of its own deadline.
  */
 const CONTROLLER_REQUEST_TIMEOUT_MS = 15_000;
+/** controller.quorum.election.timeout.ms is this many Raft ticks; the leader heartbeats every tick. */
+const RAFT_ELECTION_TICKS = 10;
 /** Longest a stopping broker waits for controlled shutdown (when the whole cluster stops, no quorum is left to answer). */
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS_MAX = 5_000;
 
@@ -142,6 +144,9 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
           leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
         },
         snapshotEveryEntries: config.metadataSnapshotEveryEntries,
+        raftTickMs: Math.max(1, Math.round(config.controllerQuorumElectionTimeoutMs / RAFT_ELECTION_TICKS)),
+        raftElectionTicks: RAFT_ELECTION_TICKS,
+        raftHeartbeatTicks: 1,
       },
       {
         clock,

@@ -74,6 +74,13 @@ export const brokerConfigDefs = [
     doc: "HTTP port for /metrics, /healthz and /readyz. 0 = any free port.",
   },
   {
+    name: "controller.quorum.election.timeout.ms",
+    type: "int",
+    defaultValue: 1000,
+    min: 100,
+    doc: "A voter that hears no leader for this long (randomised up to twice it) starts an election; the leader heartbeats ten times per timeout.",
+  },
+  {
     name: "broker.rack",
     type: "string",
     defaultValue: "",
@@ -272,6 +279,7 @@ export interface BrokerConfig {
   clientPort: number;
   controllerPort: number;
   httpPort: number;
+  controllerQuorumElectionTimeoutMs: number;
   brokerRack: string;
   brokerSessionTimeoutMs: number;
   brokerHeartbeatIntervalMs: number;
