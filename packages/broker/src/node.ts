@@ -144,6 +144,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
           leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
         },
         snapshotEveryEntries: config.metadataSnapshotEveryEntries,
+        snapshotEveryBytes: config.metadataLogMaxRecordBytesBetweenSnapshots,
         raftTickMs: Math.max(1, Math.round(config.controllerQuorumElectionTimeoutMs / RAFT_ELECTION_TICKS)),
         raftElectionTicks: RAFT_ELECTION_TICKS,
         raftHeartbeatTicks: 1,

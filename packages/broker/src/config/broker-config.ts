@@ -129,6 +129,13 @@ export const brokerConfigDefs = [
     doc: "Metadata log entries between snapshots of the metadata image; restart loads the newest snapshot.",
   },
   {
+    name: "metadata.log.max.record.bytes.between.snapshots",
+    type: "long",
+    defaultValue: 20 * 1024 * 1024,
+    min: 1,
+    doc: "Metadata record bytes applied between snapshots of the metadata image (whichever of this and metadata.snapshot.every.entries comes first).",
+  },
+  {
     name: "num.partitions",
     type: "int",
     defaultValue: 1,
@@ -287,6 +294,7 @@ export interface BrokerConfig {
   leaderImbalancePerBrokerPercentage: number;
   leaderImbalanceCheckIntervalSeconds: number;
   metadataSnapshotEveryEntries: number;
+  metadataLogMaxRecordBytesBetweenSnapshots: number;
   numPartitions: number;
   defaultReplicationFactor: number;
   autoCreateTopicsEnable: boolean;

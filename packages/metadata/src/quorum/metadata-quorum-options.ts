@@ -31,6 +31,8 @@ export interface MetadataQuorumOptions {
   readonly raftRequestTimeoutMs?: number;
   /** Snapshot the image (and let Raft compact its log) every this many applied entries; 0 = never. */
   readonly snapshotEveryEntries?: number;
+  /** Also snapshot once this many bytes of metadata batches were applied since the last; 0 = never by size. */
+  readonly snapshotEveryBytes?: number;
   /** How often the active controller runs controller.tick() (session expiry, rebalance). */
   readonly controllerTickIntervalMs?: number;
   /** How often the member looks at its Raft role to become or stop being the active controller. */

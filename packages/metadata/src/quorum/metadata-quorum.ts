@@ -116,6 +116,7 @@ export class MetadataQuorum {
       ...(options.raftHeartbeatTicks === undefined ? {} : { heartbeatTicks: options.raftHeartbeatTicks }),
       ...(options.raftRequestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.raftRequestTimeoutMs }),
       snapshotEveryEntries: options.snapshotEveryEntries ?? DEFAULT_SNAPSHOT_EVERY_ENTRIES,
+      ...(options.snapshotEveryBytes === undefined ? {} : { snapshotEveryBytes: options.snapshotEveryBytes }),
       stateMachine: machine,
       clock,
       random,

@@ -61,6 +61,8 @@ export interface RaftNodeOptions {
   readonly heartbeatTicks?: number;
   /** Take a state machine snapshot (and compact the log) every this many applied entries; 0 = never. */
   readonly snapshotEveryEntries?: number;
+  /** Also take one once this many bytes of application entries were applied since the last; 0 = no byte trigger. */
+  readonly snapshotEveryBytes?: number;
   /** How long propose/readIndex/transfer wait before failing with TIMED_OUT (outcome unknown for a proposal). */
   readonly requestTimeoutMs?: number;
   readonly appendBytesMax?: number;
@@ -164,6 +166,8 @@ export class RaftNode {
   private readSequence = 0;
   private applied: number;
   private snapshotIndex: number;
+  /** Application entry bytes applied since the last snapshot (snapshotEveryBytes). */
+  private bytesSinceSnapshot = 0;
   private role: Role = "follower";
   private leaderId: RaftNodeId = NO_NODE;
   private electionsSeen = 0;
@@ -439,11 +443,13 @@ export class RaftNode {
       await this.stateMachine.restore(ready.snapshot.data);
       this.applied = ready.snapshot.meta.index;
       this.snapshotIndex = ready.snapshot.meta.index;
+      this.bytesSinceSnapshot = 0;
       this.settleProposalsUpTo(this.applied);
       this.logger.info("restored snapshot from leader", { index: ready.snapshot.meta.index, term: ready.snapshot.meta.term });
     }
     const commands = ready.committedEntries.filter((e) => e.type === EntryType.Normal && e.data.byteLength > 0);
     if (commands.length > 0) await this.stateMachine.apply(commands);
+    for (const command of commands) this.bytesSinceSnapshot += command.data.byteLength;
     const last = ready.committedEntries.at(-1);
     if (last) this.applied = last.index;
     this.metrics.appliedIndex.set(this.applied);
@@ -551,7 +557,10 @@ export class RaftNode {
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.options.snapshotEveryEntries ?? 0;
-    if (every <= 0 || this.applied - this.snapshotIndex < every) return;
+    const everyBytes = this.options.snapshotEveryBytes ?? 0;
+    const dueByEntries = every > 0 && this.applied - this.snapshotIndex >= every;
+    const dueByBytes = everyBytes > 0 && this.bytesSinceSnapshot >= everyBytes;
+    if ((!dueByEntries && !dueByBytes) || this.applied <= this.snapshotIndex) return;
     const index = this.applied;
     const term = this.storage.term(index);
     invariant(term !== undefined, () => `no term for applied index ${index}`);
@@ -560,6 +569,7 @@ export class RaftNode {
     await this.storage.saveSnapshot({ meta: { index, term, confState }, data });
     await this.storage.compact(index);
     this.snapshotIndex = index;
+    this.bytesSinceSnapshot = 0;
     this.metrics.snapshotsTaken.inc();
     this.logger.info("took snapshot", { index, term, bytes: data.byteLength });
   }
@@ -684,6 +694,9 @@ function validate(options: RaftNodeOptions): void {
   positiveInt(options.electionTicks, "electionTicks");
   positiveInt(options.heartbeatTicks, "heartbeatTicks");
   positiveInt(options.requestTimeoutMs, "requestTimeoutMs");
+  if (options.snapshotEveryBytes !== undefined && (!Number.isSafeInteger(options.snapshotEveryBytes) || options.snapshotEveryBytes < 0)) {
+    problems.push(`snapshotEveryBytes must be a non-negative integer, got ${options.snapshotEveryBytes}`);
+  }
   if (
     options.snapshotEveryEntries !== undefined &&
     (!Number.isSafeInteger(options.snapshotEveryEntries) || options.snapshotEveryEntries < 0)

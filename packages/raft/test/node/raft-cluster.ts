@@ -49,6 +49,7 @@ export interface ClusterOptions {
   readonly voters: readonly number[];
   readonly observers?: readonly number[];
   readonly snapshotEveryEntries?: number;
+  readonly snapshotEveryBytes?: number;
   readonly tickMs?: number;
 }
 
@@ -88,6 +89,7 @@ export class TestCluster {
       electionTicks: 10,
       heartbeatTicks: 1,
       snapshotEveryEntries: this.options.snapshotEveryEntries ?? 0,
+      snapshotEveryBytes: this.options.snapshotEveryBytes ?? 0,
       requestTimeoutMs: 5_000,
       stateMachine: machine,
       random: new SeededRandom(id * 7919),

@@ -121,3 +121,22 @@ describe("RaftNode on loopback (3 voters + 1 observer)", function () {
     expect(text).to.match(/castle_raft_current_term [1-9]/);
   });
 });
+
+describe("RaftNode snapshots by size", function () {
+  this.timeout(20_000);
+  let cluster: TestCluster | undefined;
+  after(async () => {
+    await cluster?.close();
+  });
+
+  it("snapshots once snapshotEveryBytes of entries were applied, however few the entries", async () => {
+    cluster = await TestCluster.start({ voters: [1], snapshotEveryBytes: 4096 });
+    const leader = await cluster.waitForLeader();
+    const big = new Uint8Array(1024).fill(7);
+    for (let i = 0; i < 3; i++) await leader.propose(big);
+    expect(leader.status().firstIndex, "3 KiB applied: no snapshot yet").to.equal(2);
+    for (let i = 0; i < 2; i++) await leader.propose(big);
+    await waitFor(() => leader.status().firstIndex > 2, "the log compacted after a snapshot");
+    expect(cluster.machines.get(1)?.items).to.have.length(5);
+  });
+});

@@ -246,7 +246,9 @@ describe("GrpcRaftTransport", () => {
     );
     expect(error?.details).to.match(/INCONSISTENT_CLUSTER_ID: node 1 belongs to cluster "other", node 2 to cluster "mine"; format node 1/);
     const accepted = await new Promise<number>((resolve, reject) =>
-      rawClient(b.port).Step({ from: 1, to: 2, messages: [wire], clusterId: "mine" }, (e, r) => (e ? reject(e) : resolve(r?.accepted ?? -1))),
+      rawClient(b.port).Step({ from: 1, to: 2, messages: [wire], clusterId: "mine" }, (e, r) =>
+        e ? reject(e) : resolve(r?.accepted ?? -1),
+      ),
     );
     expect(accepted).to.equal(1);
   });
