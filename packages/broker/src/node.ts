@@ -34,6 +34,8 @@ import { ensureNodeIdentity } from "./storage-format/node-identity.js";
 export interface NodePorts {
   clock?: Clock;
   logger?: Logger;
+  /** Called once if the node can never join its cluster (the controller refused it for good); it stays up but unready. */
+  onFatal?: (error: Error) => void;
 }
 
 export interface RunningNode {
@@ -251,7 +253,10 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
       channel,
       clock,
       logger.child({ component: "broker-lifecycle" }),
-      (error) => logger.error("this node cannot join the cluster; stop it and fix the cause", { error: error.message }),
+      (error) => {
+        logger.error("this node cannot join the cluster; stop it and fix the cause", { error: error.message });
+        ports.onFatal?.(error);
+      },
     );
     controllerMetrics.trackBroker(lifecycle);
   }

@@ -42,9 +42,18 @@ export function registerServerStart(program: Command): void {
       if (options.clientPort !== undefined) flags["client.port"] = options.clientPort;
       if (options.httpPort !== undefined) flags["http.port"] = options.httpPort;
       const config = loadBrokerConfig({ ...(options.config ? { file: options.config } : {}), env: process.env, flags });
-      const node = await startNode(config);
+      let fatal: Error | undefined;
+      let stopForFatal: ((error: Error) => void) | undefined;
+      const node = await startNode(config, {
+        onFatal: (error) => {
+          fatal = error;
+          stopForFatal?.(error);
+        },
+      });
+      const clients =
+        node.clientPort < 0 ? "controller only (no client listener)" : `serving clients on ${config.advertisedHost}:${node.clientPort}`;
       process.stdout.write(
-        `Castle node ${config.nodeId} (cluster ${node.clusterId}) serving clients on ${config.advertisedHost}:${node.clientPort}, ` +
+        `Castle node ${config.nodeId} (cluster ${node.clusterId}) ${clients}, controller listener on port ${node.controllerPort}, ` +
           `metrics on http://${config.advertisedHost}:${node.httpPort}/metrics, data in ${config.dataDir}. Ctrl-C stops it.\n`,
       );
       // The action resolves only when the node has shut down, so the CLI's exit path runs after it.
@@ -58,6 +67,16 @@ export function registerServerStart(program: Command): void {
         };
         process.on("SIGINT", () => stop("SIGINT"));
         process.on("SIGTERM", () => stop("SIGTERM"));
+        // A node its cluster refused for good (another cluster's id) exits rather than idle unready.
+        stopForFatal = (error) => {
+          if (stopping) return;
+          stopping = true;
+          node.close().then(
+            () => reject(new Error(`${error.message}; the node stopped`)),
+            () => reject(error),
+          );
+        };
+        if (fatal) stopForFatal(fatal);
       });
     });
 }
