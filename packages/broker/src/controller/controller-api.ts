@@ -82,11 +82,7 @@ export class LocalControllerApi implements ControllerApi {
 
   async registerBroker(request: WireRegisterBrokerRequest): Promise<WireRegisterBrokerResponse> {
     const endpoints: BrokerEndpoint[] = request.endpoints.map((e) => ({ name: e.name, host: e.host, port: e.port }));
-    const raftEndpoint = endpoints.find((e) => e.name === CONTROLLER_ENDPOINT);
-    // A broker-only node follows the metadata log as an observer; it must be one before it can catch up.
-    if (raftEndpoint && !this.quorum.voterIds.includes(request.brokerId)) {
-      await this.quorum.ensureObserver(request.brokerId, `${raftEndpoint.host}:${raftEndpoint.port}`);
-    }
+    // The decision first: a broker the controller refuses (another cluster's id) never joins the Raft quorum.
     const result = await this.quorum.registerBroker({
       brokerId: request.brokerId,
       clusterId: request.clusterId,
@@ -94,10 +90,14 @@ export class LocalControllerApi implements ControllerApi {
       endpoints,
       rack: request.rack === "" ? null : request.rack,
     });
+    await this.ensureObserver(request.brokerId, endpoints);
     return { brokerEpoch: result.brokerEpoch };
   }
 
   async brokerHeartbeat(request: WireBrokerHeartbeatRequest): Promise<WireBrokerHeartbeatResponse> {
+    // A registration whose observer change was not committed (leadership moved) is completed here.
+    const registered = this.quorum.image.broker(request.brokerId);
+    if (registered && registered.brokerEpoch === request.brokerEpoch) await this.ensureObserver(request.brokerId, registered.endpoints);
     const result = await this.quorum.brokerHeartbeat({
       brokerId: request.brokerId,
       brokerEpoch: request.brokerEpoch,
@@ -105,6 +105,13 @@ export class LocalControllerApi implements ControllerApi {
       wantShutdown: request.wantShutdown,
     });
     return { isFenced: result.isFenced, shouldShutDown: result.shouldShutDown, isCaughtUp: result.isCaughtUp };
+  }
+
+  /** A broker-only node (it registers a CONTROLLER endpoint) follows the metadata log as a Raft observer. */
+  private async ensureObserver(brokerId: number, endpoints: readonly BrokerEndpoint[]): Promise<void> {
+    const raftEndpoint = endpoints.find((e) => e.name === CONTROLLER_ENDPOINT);
+    if (!raftEndpoint || this.quorum.voterIds.includes(brokerId)) return;
+    await this.quorum.ensureObserver(brokerId, `${raftEndpoint.host}:${raftEndpoint.port}`);
   }
 
   async createTopics(request: CreateTopicsRequest): Promise<CreateTopicsResponse> {

@@ -74,6 +74,8 @@ export const DEFAULT_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 export const DEFAULT_REQUEST_BYTES_MAX = 64 * 1024 * 1024;
 /** Keepalive ping interval (and timeout) on peer connections. */
 const KEEPALIVE_MS = 10_000;
+/** A refused sender's batches are logged once per this interval (each is still counted). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 /** Pause before reopening a failed stream that still has messages queued. */
 const STREAM_RETRY_MS = 100;
 
@@ -108,6 +110,7 @@ export class GrpcRaftTransport implements RaftTransport {
   private readonly reconnectBackoffMsMax: number;
   private readonly requestBytesMax: number;
   private readonly clusterId: string | undefined;
+  private readonly refusalLog = new Map<string, { atMs: number; suppressed: number }>();
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly droppedCounter: Counter<"reason">;
@@ -343,13 +346,29 @@ export class GrpcRaftTransport implements RaftTransport {
     else callback({ code: outcome.status, details: outcome.details });
   }
 
+  /**
+   * Logs a refusal, at most once per REFUSAL_LOG_INTERVAL_MS per sender and reason (a stray
+   * peer sends many batches a second), with how many went unlogged since.
+   */
+  private warnRefusal(reason: TransportRejectReason, from: number, details: string): void {
+    const key = `${reason}:${from}`;
+    const nowMs = this.clock.monotonicMs();
+    const last = this.refusalLog.get(key);
+    if (last && nowMs - last.atMs < REFUSAL_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.logger.warn("refused inbound Raft batch", { reason, details, from, refusedSinceLastLog: last?.suppressed ?? 0 });
+    this.refusalLog.set(key, { atMs: nowMs, suppressed: 0 });
+  }
+
   /** Validates one batch and hands it to the core, all or nothing; refusals are counted and logged. */
   private acceptBatch(request: RaftStepRequest): { ok: true; count: number } | { ok: false; status: grpc.status; details: string } {
     const count = request.messages.length;
     const refuse = (reason: TransportRejectReason, details: string) => {
       this.stats.rejected[reason] += count;
       this.rejectedCounter.inc({ reason }, count);
-      this.logger.warn("refused inbound Raft batch", { reason, details, from: request.from });
+      this.warnRefusal(reason, request.from, details);
       return { ok: false as const, status: reason === "no_handler" ? grpc.status.UNAVAILABLE : grpc.status.INVALID_ARGUMENT, details };
     };
     if (this.closed) return { ok: false, status: grpc.status.UNAVAILABLE, details: `node ${this.id} is shutting down` };
@@ -360,7 +379,7 @@ export class GrpcRaftTransport implements RaftTransport {
     if (this.clusterId !== undefined && request.clusterId !== this.clusterId) {
       return refuse(
         "wrong_cluster",
-        `INCONSISTENT_CLUSTER_ID: node ${request.from} belongs to cluster "${request.clusterId}", node ${this.id} to cluster "${this.clusterId}"; format node ${request.from}'s data directory for this cluster (castle storage format --cluster-id ${this.clusterId})`,
+        `INCONSISTENT_CLUSTER_ID: node ${request.from} belongs to cluster "${request.clusterId}", node ${this.id} to cluster "${this.clusterId}"; nodes of two clusters cannot form one quorum: check controller.quorum.voters, and the cluster.id in each node's meta.properties (the node formatted for the wrong cluster needs castle storage format with the right id)`,
       );
     }
     if (count > this.batchMessagesMax)
