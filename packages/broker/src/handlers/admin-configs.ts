@@ -9,10 +9,12 @@ import {
   type ConfigEntryInput,
   type DescribeConfigsRequest,
   type DescribeConfigsResponseInput,
+  ErrorCode,
   protocolError,
 } from "@castle/protocol";
 import { brokerConfigDefs, brokerConfigText } from "../config/broker-config.js";
 import { effectiveTopicConfigs } from "../config/topic-config.js";
+import { awaitControllerCommit } from "./await-metadata.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields, noError } from "./error-result.js";
 
@@ -79,5 +81,8 @@ export async function handleDescribeConfigs(ctx: BrokerContext, request: Describ
 
 /** Goes to the active controller, which validates every key and value and commits the change. */
 export async function handleAlterConfigs(ctx: BrokerContext, request: AlterConfigsRequest): Promise<AlterConfigsResponseInput> {
-  return ctx.controller.call("alterConfigs", [request]);
+  const response = await ctx.controller.call("alterConfigs", [request]);
+  const changed = !request.validateOnly && (response.results ?? []).some((r) => r.errorCode === ErrorCode.NONE);
+  if (changed) await awaitControllerCommit(ctx);
+  return response;
 }

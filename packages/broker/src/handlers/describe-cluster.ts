@@ -9,10 +9,12 @@ import {
   type DescribeQuorumResponseInput,
   type ElectLeadersRequest,
   type ElectLeadersResponseInput,
+  ErrorCode,
   ProtocolError,
 } from "@castle/protocol";
 import { clientBrokers, clusterNodes } from "../controller/cluster-nodes.js";
 import { quorumResponse } from "../controller/controller-api.js";
+import { awaitControllerCommit } from "./await-metadata.js";
 import type { BrokerContext } from "./broker-context.js";
 
 /** How long a describe waits for the active controller before answering from this node's view. */
@@ -42,5 +44,7 @@ export async function handleDescribeQuorum(ctx: BrokerContext): Promise<Describe
 }
 
 export async function handleElectLeaders(ctx: BrokerContext, request: ElectLeadersRequest): Promise<ElectLeadersResponseInput> {
-  return ctx.controller.call("electLeaders", [request], request.timeoutMs);
+  const response = await ctx.controller.call("electLeaders", [request], request.timeoutMs);
+  if ((response.results ?? []).some((r) => r.errorCode === ErrorCode.NONE)) await awaitControllerCommit(ctx);
+  return response;
 }

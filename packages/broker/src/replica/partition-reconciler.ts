@@ -59,6 +59,8 @@ export class PartitionReconciler {
     this.latest = image;
     this.running ??= this.drain().finally(() => {
       this.running = undefined;
+      // An image queued between drain()'s last look and here would otherwise wait for the next one.
+      if (!this.failure && this.latest && this.latest.offset > this.reconciledOffset) this.update(this.latest);
     });
   }
 

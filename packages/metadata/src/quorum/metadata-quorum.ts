@@ -164,6 +164,11 @@ export class MetadataQuorum {
     return this.machine.lastSnapshotMs;
   }
 
+  /** The Raft index this member has applied (no-ops and membership entries included), comparable with a leader's high watermark. */
+  get appliedIndex(): number {
+    return this.raftNode.status().appliedIndex;
+  }
+
   /** Committed metadata log entries this member has not applied yet (its catch-up lag). */
   get applyLag(): number {
     const status = this.raftNode.status();

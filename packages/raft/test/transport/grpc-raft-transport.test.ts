@@ -244,7 +244,9 @@ describe("GrpcRaftTransport", () => {
     const error = await new Promise<grpc.ServiceError | null>((resolve) =>
       rawClient(b.port).Step({ from: 1, to: 2, messages: [wire], clusterId: "other" }, (e) => resolve(e)),
     );
-    expect(error?.details).to.match(/INCONSISTENT_CLUSTER_ID: node 1 belongs to cluster "other", node 2 to cluster "mine"; nodes of two clusters cannot form one quorum/);
+    expect(error?.details).to.match(
+      /INCONSISTENT_CLUSTER_ID: node 1 belongs to cluster "other", node 2 to cluster "mine"; nodes of two clusters cannot form one quorum/,
+    );
     const accepted = await new Promise<number>((resolve, reject) =>
       rawClient(b.port).Step({ from: 1, to: 2, messages: [wire], clusterId: "mine" }, (e, r) =>
         e ? reject(e) : resolve(r?.accepted ?? -1),
