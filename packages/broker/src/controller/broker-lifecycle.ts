@@ -8,7 +8,7 @@
 // id) is fatal: reported once through onFatal, and the loop stops.
 
 import { randomUUID } from "node:crypto";
-import type { Clock, Logger } from "@castle/common";
+import { type Clock, ConditionWaiters, type Logger } from "@castle/common";
 import { CONTROLLER_ENDPOINT } from "@castle/metadata";
 import { ProtocolError, type WireBrokerEndpoint } from "@castle/protocol";
 import { CLIENT_ENDPOINT } from "./cluster-nodes.js";
@@ -46,7 +46,7 @@ export class BrokerLifecycle {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopRequested = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new ConditionWaiters();
   private fatalError: Error | undefined;
 
   constructor(
@@ -71,30 +71,14 @@ export class BrokerLifecycle {
 
   /** Resolves once the controller has unfenced this broker; rejects on a fatal refusal or after timeoutMs. */
   whenUnfenced(timeoutMs: number): Promise<void> {
-    if (this.stateNow === "unfenced") return Promise.resolve();
-    if (this.fatalError) return Promise.reject(this.fatalError);
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.stateNow === "unfenced") finish();
-        else if (this.fatalError) finish(this.fatalError);
-      };
-      const finish = (error?: Error): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
-      };
-      const timer = setTimeout(
-        () =>
-          finish(
-            new Error(
-              `broker ${this.options.brokerId} was not unfenced within ${timeoutMs} ms (state ${this.stateNow}); is a majority of controller.quorum.voters up and reachable?`,
-            ),
-          ),
-        timeoutMs,
-      );
-      this.waiters.add(check);
-    });
+    return this.waiters.wait(
+      () => (this.stateNow === "unfenced" ? true : this.fatalError),
+      timeoutMs,
+      () =>
+        new Error(
+          `broker ${this.options.brokerId} was not unfenced within ${timeoutMs} ms (state ${this.stateNow}); is a majority of controller.quorum.voters up and reachable?`,
+        ),
+    );
   }
 
   /** Controlled shutdown (bounded), then stop heartbeating. */
@@ -204,7 +188,7 @@ export class BrokerLifecycle {
 
   private setState(state: BrokerState): void {
     this.stateNow = state;
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.notify();
   }
 }
 

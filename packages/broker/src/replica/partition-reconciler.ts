@@ -8,7 +8,7 @@
 // Logs found on disk at start for topics the image does not have are left alone and reported:
 // deleting data because the metadata looks empty is the one mistake that cannot be undone.
 
-import type { Logger } from "@castle/common";
+import { ConditionWaiters, type Logger } from "@castle/common";
 import type { Configs, MetadataImage } from "@castle/metadata";
 import type { LogManager } from "@castle/storage";
 
@@ -33,7 +33,7 @@ export class PartitionReconciler {
   private latest: MetadataImage | undefined;
   private running: Promise<void> | undefined;
   private reconciledOffset = -1;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new ConditionWaiters();
   private failure: Error | undefined;
 
   constructor(private readonly deps: PartitionReconcilerDeps) {}
@@ -66,24 +66,11 @@ export class PartitionReconciler {
 
   /** Resolves once an image at `offset` or later is reconciled; rejects after timeoutMs. */
   waitFor(offset: number, timeoutMs: number): Promise<void> {
-    if (this.reconciledOffset >= offset) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.reconciledOffset >= offset) done();
-        else if (this.failure) done(this.failure);
-      };
-      const done = (error?: Error): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
-      };
-      const timer = setTimeout(
-        () => done(new Error(`partition logs not opened for metadata offset ${offset} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.waiters.add(check);
-    });
+    return this.waiters.wait(
+      () => (this.reconciledOffset >= offset ? true : this.failure),
+      timeoutMs,
+      () => new Error(`partition logs not opened for metadata offset ${offset} within ${timeoutMs} ms`),
+    );
   }
 
   /** Waits for the pass in progress, if any. */
@@ -102,7 +89,7 @@ export class PartitionReconciler {
         this.deps.logger.error("opening or deleting partition logs failed; the node serves what it has", { error });
         break;
       } finally {
-        for (const waiter of [...this.waiters]) waiter();
+        this.waiters.notify();
       }
     }
   }
