@@ -178,6 +178,31 @@ describe("PartitionLog", () => {
     expect(log.endOffsetForEpoch(0)).to.equal(undefined);
   });
 
+  it("appends a leader's batches as a follower: offsets, epochs and bytes kept, epochs learned, gaps refused", async () => {
+    const leader = await newLog();
+    append(leader, batchOf(3), 2);
+    append(leader, batchOf(2), 5);
+    const fetched = leader.read(0, 1 << 20).records;
+    const followerManager = await openManager(temp.make(), clock);
+    try {
+      const follower = await followerManager.createLog("orders", 0, config());
+      const copy = Buffer.from(fetched);
+      expect(follower.appendAsFollower(copy, spansOf(copy), clock.nowMs())).to.include({ baseOffset: 0, lastOffset: 4 });
+      expect(follower.logEndOffset).to.equal(5);
+      expect(readAll(follower).equals(fetched), "byte-identical to the leader").to.equal(true);
+      expect(follower.endOffsetForEpoch(2)).to.deep.equal({ epoch: 2, endOffset: 3 });
+      expect(follower.endOffsetForEpoch(5)).to.deep.equal({ epoch: 5, endOffset: 5 });
+
+      const again = Buffer.from(fetched);
+      expect(() => follower.appendAsFollower(again, spansOf(again), clock.nowMs()))
+        .to.throw(/replicated batch at offset 0 does not follow orders-0's log end 5/)
+        .with.property("code", "OFFSET_OUT_OF_RANGE");
+      expect(follower.logEndOffset, "nothing appended by the refusal").to.equal(5);
+    } finally {
+      await followerManager.close();
+    }
+  });
+
   it("createLog is idempotent and deleteLog removes the log, its files and its keys", async () => {
     const dataDir = temp.make();
     manager = await openManager(dataDir, clock);

@@ -176,6 +176,9 @@ export function setBatchLogAppendTime(buf: Buffer, pos: number, timestampMs: num
 export function batchLastOffsetDelta(buf: Buffer, pos: number): number {
   return buf.readInt32BE(pos + OFFSET_LAST_OFFSET_DELTA);
 }
+export function batchLeaderEpoch(buf: Buffer, pos: number): number {
+  return buf.readInt32BE(pos + OFFSET_LEADER_EPOCH);
+}
 export function batchBaseOffset(buf: Buffer, pos: number): number {
   return readInt64(buf, pos + OFFSET_BASE_OFFSET);
 }

@@ -13,6 +13,7 @@ import { unlinkSync } from "node:fs";
 import { type Clock, invariant, type Logger } from "@castle/common";
 import {
   type BatchSpan,
+  batchLeaderEpoch,
   protocolError,
   setBatchBaseOffset,
   setBatchLeaderEpoch,
@@ -223,26 +224,75 @@ export class PartitionLog {
       offset += span.lastOffsetDelta + 1;
     }
 
-    if (segment.sizeBytes === 0) segment.rollStartMs = options.nowMs;
+    return this.writeBatches(batches, spans, baseOffset, maxTimestamp, options.nowMs, logAppendTime, () => options.leaderEpoch);
+  }
+
+  /**
+   * Appends batches a leader already wrote (follower replication): offsets, leader epochs and
+   * timestamps stay as the leader assigned them. The first batch must start at logEndOffset
+   * and the rest follow without gaps (else OFFSET_OUT_OF_RANGE: the follower must truncate or
+   * reset first). The leader-epoch cache learns each new epoch where it starts.
+   */
+  appendAsFollower(batches: Buffer, spans: readonly BatchSpan[], nowMs: number): AppendResult {
+    invariant(!this.closed, "append to a closed log");
+    invariant(spans.length > 0, "append needs at least one batch");
+    const lastSpan = spans[spans.length - 1] as BatchSpan;
+    invariant(lastSpan.position + lastSpan.sizeBytes === batches.length, "spans must cover the appended buffer");
+    invariant(batches.length <= SEGMENT_BYTES_MAX, `append of ${batches.length} bytes exceeds a segment's limit`);
+    let expected = this.logEndOffset;
+    let recordOffsets = 0;
+    let maxTimestamp = -1;
+    for (const span of spans) {
+      if (span.baseOffset !== expected) {
+        throw protocolError(
+          "OFFSET_OUT_OF_RANGE",
+          `replicated batch at offset ${span.baseOffset} does not follow ${this.topic}-${this.partition}'s log end ${expected}`,
+          { topic: this.topic, partition: this.partition, baseOffset: span.baseOffset, logEndOffset: expected },
+        );
+      }
+      expected += span.lastOffsetDelta + 1;
+      recordOffsets += span.lastOffsetDelta + 1;
+      if (span.maxTimestamp > maxTimestamp) maxTimestamp = span.maxTimestamp;
+    }
+    this.maybeRoll(batches.length, recordOffsets, nowMs);
+    const baseOffset = this.activeSegment.nextOffset;
+    return this.writeBatches(batches, spans, baseOffset, maxTimestamp, nowMs, false, (span) =>
+      batchLeaderEpoch(batches, span.position),
+    );
+  }
+
+  /** Writes batches whose headers are final at `baseOffset` of the active segment, then indexes them. */
+  private writeBatches(
+    batches: Buffer,
+    spans: readonly BatchSpan[],
+    baseOffset: number,
+    maxTimestamp: number,
+    nowMs: number,
+    logAppendTime: boolean,
+    epochOf: (span: BatchSpan) => number,
+  ): AppendResult {
+    const segment = this.activeSegment;
+    if (segment.sizeBytes === 0) segment.rollStartMs = nowMs;
     const segmentPosition = segment.sizeBytes;
     segment.write(batches);
 
-    offset = baseOffset;
+    let offset = baseOffset;
     let records = 0;
     for (const span of spans) {
-      const timestamp = logAppendTime ? options.nowMs : span.maxTimestamp;
+      const timestamp = logAppendTime ? nowMs : span.maxTimestamp;
       this.indexBatch(segment, offset, segmentPosition + span.position, span.sizeBytes, timestamp);
+      const epoch = epochOf(span);
+      if (this.epochs.assign(epoch, offset)) this.queueEpochWrite(epoch, offset);
       offset += span.lastOffsetDelta + 1;
       records += span.recordCount;
     }
     segment.nextOffset = offset;
-    if (this.epochs.assign(options.leaderEpoch, baseOffset)) this.queueEpochWrite(options.leaderEpoch, baseOffset);
 
     this.stats.appendedRecordsTotal += records;
     this.stats.appendedBytesTotal += batches.length;
     this.unflushedRecords += records;
     if (this.unflushedRecords >= this.currentConfig.flushMessages) this.scheduleBackgroundFlush();
-    return { baseOffset, lastOffset: offset - 1, logAppendTimeMs: logAppendTime ? options.nowMs : -1, maxTimestamp };
+    return { baseOffset, lastOffset: offset - 1, logAppendTimeMs: logAppendTime ? nowMs : -1, maxTimestamp };
   }
 
   /**
