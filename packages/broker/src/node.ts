@@ -64,6 +64,8 @@ const SINGLE_NODE_READY_TIMEOUT_MS = 15_000;
  * "no active controller" answer instead of its own deadline.
  */
 const CONTROLLER_REQUEST_TIMEOUT_MS = 15_000;
+/** acks=all produces waiting for replication at once; past it one is answered REQUEST_TIMED_OUT at once. */
+const PRODUCE_WAITERS_MAX = 100_000;
 /** controller.quorum.election.timeout.ms is this many Raft ticks; the leader heartbeats every tick. */
 const RAFT_ELECTION_TICKS = 10;
 /** Longest a stopping broker waits for controlled shutdown (when the whole cluster stops, no quorum is left to answer). */
@@ -188,12 +190,26 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
   const purgatory = new FetchPurgatory(config.fetchWaitersMax);
   if (isBroker && logs) {
     const brokerLogs = logs;
-    replicas = new ReplicaManager({ logs: brokerLogs, image: () => quorum.image, config, metrics, purgatory, clock, logger });
+    const epochOf = { lifecycle: undefined as BrokerLifecycle | undefined };
+    replicas = new ReplicaManager({
+      logs: brokerLogs,
+      image: () => quorum.image,
+      config,
+      metrics,
+      purgatory,
+      producePurgatory: new FetchPurgatory(PRODUCE_WAITERS_MAX),
+      controller: channel,
+      brokerEpoch: () => epochOf.lifecycle?.epoch ?? -1,
+      clock,
+      logger: logger.child({ component: "replica-manager" }),
+    });
     const manager = replicas;
+    cleanups.push(() => manager.close());
     const reconciler = new PartitionReconciler({
       nodeId: config.nodeId,
       logs: brokerLogs,
       logConfigFor: (configs) => manager.logConfigFor(configs),
+      onReconciled: (image) => manager.applyImage(image),
       logger: logger.child({ component: "reconciler" }),
     });
     reconciler.reportStrayLogs(quorum.image);
@@ -259,6 +275,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
       },
     );
     controllerMetrics.trackBroker(lifecycle);
+    epochOf.lifecycle = lifecycle;
   }
 
   const isReady = (): boolean => {

@@ -244,6 +244,34 @@ export const brokerConfigDefs = [
     doc: "In-sync replicas an acks=all produce needs (topic: min.insync.replicas).",
   },
   {
+    name: "replica.lag.time.max.ms",
+    type: "long",
+    defaultValue: 30000,
+    min: 1,
+    doc: "A follower that has not caught up with its leader's log end for this long leaves the ISR (it rejoins once caught up).",
+  },
+  {
+    name: "replica.fetch.wait.max.ms",
+    type: "int",
+    defaultValue: 500,
+    min: 0,
+    doc: "How long a follower's fetch waits at the leader for new records.",
+  },
+  {
+    name: "replica.fetch.max.bytes",
+    type: "int",
+    defaultValue: 1048576,
+    min: 1,
+    doc: "Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole).",
+  },
+  {
+    name: "replica.fetch.backoff.ms",
+    type: "int",
+    defaultValue: 1000,
+    min: 0,
+    doc: "How long a follower waits before fetching again from a leader that failed to answer.",
+  },
+  {
     name: "fetch.max.wait.ms.max",
     type: "int",
     defaultValue: 30000,
@@ -312,6 +340,10 @@ export interface BrokerConfig {
   logIndexIntervalBytes: number;
   logMessageTimestampType: "CreateTime" | "LogAppendTime";
   minInsyncReplicas: number;
+  replicaLagTimeMaxMs: number;
+  replicaFetchWaitMaxMs: number;
+  replicaFetchMaxBytes: number;
+  replicaFetchBackoffMs: number;
   fetchMaxWaitMsMax: number;
   fetchWaitersMax: number;
   logLevel: "debug" | "info" | "warn" | "error";

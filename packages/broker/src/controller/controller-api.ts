@@ -5,9 +5,10 @@
 // admin handlers and the controller service both speak this interface, so a request decided
 // here and one forwarded from another node take the same path.
 
-import type { Clock } from "@castle/common";
+import { type Clock, invariant } from "@castle/common";
 import {
   type AlterConfigsRequest as AlterConfigsInput,
+  type AlterPartitionItem as AlterPartitionInput,
   type BrokerEndpoint,
   CONTROLLER_ENDPOINT,
   type ConfigChange,
@@ -17,6 +18,9 @@ import {
 import {
   type AlterConfigsRequest,
   type AlterConfigsResponse,
+  type AlterPartitionItemResult,
+  type AlterPartitionRequest,
+  type AlterPartitionResponse,
   type ClusterNode,
   type CreatePartitionsRequest,
   type CreatePartitionsResponse,
@@ -48,6 +52,8 @@ export interface ControllerApi {
   electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse>;
   describeQuorum(): Promise<DescribeQuorumResponse>;
   describeCluster(): Promise<DescribeClusterResponse>;
+  /** A partition leader's ISR changes (KIP-497); per-partition errors in the response, a stale broker epoch refuses the whole request. */
+  alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse>;
 }
 
 export type ControllerMethod = keyof ControllerApi;
@@ -184,6 +190,38 @@ export class LocalControllerApi implements ControllerApi {
         partition: r.partition,
         ...errorOf(r.error),
         leaderId: r.error ? -1 : (r.leader ?? -1),
+      })),
+    };
+  }
+
+  async alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse> {
+    const partitions: AlterPartitionInput[] = request.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topicId: t.topicId,
+        partition: p.partition,
+        leaderEpoch: p.leaderEpoch,
+        partitionEpoch: p.partitionEpoch,
+        newIsr: p.newIsr,
+      })),
+    );
+    const results = await this.quorum.alterPartition({ brokerId: request.brokerId, brokerEpoch: request.brokerEpoch, partitions });
+    // Results come back in request order, one per partition: regroup them under the request's topics.
+    let next = 0;
+    return {
+      topics: request.topics.map((t) => ({
+        topicId: t.topicId,
+        partitions: t.partitions.map((): AlterPartitionItemResult => {
+          const r = results[next++];
+          invariant(r, "the controller answers every partition of an AlterPartition request, in order");
+          return {
+            partition: r.partition,
+            ...errorOf(r.error),
+            leaderId: r.state?.leader ?? -1,
+            leaderEpoch: r.state?.leaderEpoch ?? -1,
+            isr: r.state ? [...r.state.isr] : [],
+            partitionEpoch: r.state?.partitionEpoch ?? -1,
+          };
+        }),
       })),
     };
   }

@@ -32,6 +32,7 @@ const GRPC_METHOD: Record<ControllerMethod, keyof ControllerClient & string> = {
   electLeaders: "ElectLeaders",
   describeQuorum: "DescribeQuorum",
   describeCluster: "DescribeCluster",
+  alterPartition: "AlterPartition",
 };
 
 type Call<M extends ControllerMethod> = Parameters<ControllerApi[M]>;

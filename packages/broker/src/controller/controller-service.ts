@@ -39,6 +39,7 @@ export function addControllerService(server: grpc.Server, current: () => Control
     ElectLeaders: unary(logger, "ElectLeaders", (r) => on((api) => api.electLeaders(r))),
     DescribeQuorum: unary(logger, "DescribeQuorum", () => on((api) => api.describeQuorum())),
     DescribeCluster: unary(logger, "DescribeCluster", () => on((api) => api.describeCluster())),
+    AlterPartition: unary(logger, "AlterPartition", (r) => on((api) => api.alterPartition(r))),
   };
   server.addService(loadCastleProto().castle.v1.Controller.service, handlers);
 }

@@ -18,6 +18,7 @@ import { handleDescribeCluster, handleDescribeQuorum, handleElectLeaders } from 
 import { handleFetch } from "../handlers/fetch.js";
 import { handleListOffsets } from "../handlers/list-offsets.js";
 import { handleMetadata } from "../handlers/metadata.js";
+import { handleOffsetForLeaderEpoch } from "../handlers/offset-for-leader-epoch.js";
 import { handleProduce } from "../handlers/produce.js";
 import { ProduceStreams } from "./produce-stream.js";
 
@@ -56,6 +57,7 @@ export function addCastleServices(server: grpc.Server, ctx: BrokerContext): Cast
     Fetch: unary(ctx, "fetch", handleFetch),
     ListOffsets: unary(ctx, "list_offsets", handleListOffsets),
     Metadata: unary(ctx, "metadata", handleMetadata),
+    OffsetForLeaderEpoch: unary(ctx, "offset_for_leader_epoch", handleOffsetForLeaderEpoch),
   };
   const admin: AdminHandlers = {
     CreateTopics: unary(ctx, "create_topics", handleCreateTopics),

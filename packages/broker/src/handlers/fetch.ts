@@ -1,8 +1,9 @@
 // Fetch with long-poll (Kafka's FetchRequest semantics): read from each partition up to its
 // partition_max_bytes and the response's max_bytes; the first partition with data may
-// exceed them by one whole batch so a consumer never stalls on a large batch. If fewer than
-// min_bytes are ready, park in the purgatory, re-reading after each append to a wanted
-// partition, until min_bytes are there or max_wait_ms has passed.
+// exceed them by one whole batch so a consumer never stalls on a large batch. Consumers
+// (replica_id -1) read below the high watermark, followers (their broker id) to the log end.
+// If fewer than min_bytes are ready, park in the purgatory, re-reading whenever a wanted
+// partition's data end moves, until min_bytes are there or max_wait_ms has passed.
 
 import {
   batchRecordCount,
@@ -58,7 +59,15 @@ function collect(ctx: BrokerContext, request: FetchRequest): Collected {
       try {
         if (p.fetchOffset < 0) throw protocolError("OFFSET_OUT_OF_RANGE", `fetch offset ${p.fetchOffset} is negative`);
         const partitionMax = p.partitionMaxBytes > 0 ? p.partitionMaxBytes : PARTITION_FETCH_BYTES_DEFAULT;
-        const out = ctx.replicas.read(topic.name, p.partition, p.fetchOffset, Math.min(partitionMax, budget), bytes === 0);
+        const out = ctx.replicas.read(
+          topic.name,
+          p.partition,
+          p.fetchOffset,
+          Math.min(partitionMax, budget),
+          bytes === 0,
+          request.replicaId,
+          p.currentLeaderEpoch,
+        );
         bytes += out.records.length;
         budget = Math.max(0, budget - out.records.length);
         if (out.records.length > 0) bytesOutByTopic.set(topic.name, [...(bytesOutByTopic.get(topic.name) ?? []), out.records]);
@@ -107,9 +116,10 @@ export async function handleFetch(ctx: BrokerContext, request: FetchRequest): Pr
   for (;;) {
     const remainingMs = deadline - ctx.clock.monotonicMs();
     if (collected.bytes >= minBytes || collected.anyError || remainingMs <= 0) return countTraffic(ctx, collected);
-    const ends = wanted.map((w) => ctx.replicas.logEndOffset(w.topic, w.partition));
+    // A follower waits for the log end to move, a consumer for the high watermark.
+    const ends = wanted.map((w) => ctx.replicas.fetchableEnd(w.topic, w.partition, request.replicaId));
     const parked = await ctx.purgatory.wait(keys, remainingMs, () =>
-      wanted.some((w, i) => ctx.replicas.logEndOffset(w.topic, w.partition) > (ends[i] ?? 0)),
+      wanted.some((w, i) => ctx.replicas.fetchableEnd(w.topic, w.partition, request.replicaId) > (ends[i] ?? 0)),
     );
     if (!parked) return countTraffic(ctx, collected); // the purgatory is full: answer with what there is
     collected = collect(ctx, request);

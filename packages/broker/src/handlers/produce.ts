@@ -1,5 +1,7 @@
 // Produce: append each partition's batches (or structured records, encoded here into one
-// batch) to its leader log. Results are per partition; one bad partition fails alone.
+// batch) to its leader log. Results are per partition; one bad partition fails alone. With
+// acks=all each partition's answer waits (in the produce purgatory) until the high watermark
+// covers its records, up to the request's timeout_ms.
 
 import {
   encodeRecordBatch,
@@ -10,6 +12,7 @@ import {
   protocolError,
   type WireRecord,
 } from "@castle/protocol";
+import type { AppendOutcome } from "../replica/replica-manager.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields, noError } from "./error-result.js";
 
@@ -30,34 +33,51 @@ const toRecordInput = (nowMs: number) => (record: WireRecord) => ({
   timestampMs: record.timestampMs > 0 ? record.timestampMs : nowMs,
 });
 
+/** acks=all without a usable timeout_ms waits this long for replication (Kafka's request.timeout.ms). */
+const PRODUCE_REPLICATION_TIMEOUT_MS_DEFAULT = 30_000;
+
 export async function handleProduce(ctx: BrokerContext, request: ProduceRequest): Promise<ProduceResponseInput> {
   const acksProblem = validAcks.has(request.acks)
     ? null
     : protocolError("INVALID_REQUIRED_ACKS", `acks=${request.acks} is not valid; use 0, 1 or -1 (all)`);
+  const timeoutMs = request.timeoutMs > 0 ? request.timeoutMs : PRODUCE_REPLICATION_TIMEOUT_MS_DEFAULT;
+  const failed = (topic: string, partition: number, error: unknown) => {
+    const fields = errorFields(error, ctx.logger, "produce");
+    // Unknown names stay out of the label set, so junk requests cannot grow the metric without bound.
+    ctx.metrics.failedProduce.inc({
+      topic: ctx.image().topic(topic) ? topic : "(unknown)",
+      error: errorNameForCode(fields.errorCode),
+    });
+    return { partition, ...fields, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
+  };
   return {
-    topics: request.topics.map((topic) => ({
-      name: topic.name,
-      partitions: topic.partitions.map((data) => {
-        try {
-          if (acksProblem) throw acksProblem;
-          const outcome = ctx.replicas.append(topic.name, data.partition, batchesOf(data, ctx.clock.nowMs()));
-          return {
-            partition: data.partition,
-            ...noError,
-            baseOffset: outcome.baseOffset,
-            logAppendTimeMs: outcome.logAppendTimeMs,
-            logStartOffset: outcome.logStartOffset,
-          };
-        } catch (error) {
-          const fields = errorFields(error, ctx.logger, "produce");
-          // Unknown names stay out of the label set, so junk requests cannot grow the metric without bound.
-          ctx.metrics.failedProduce.inc({
-            topic: ctx.image().topic(topic.name) ? topic.name : "(unknown)",
-            error: errorNameForCode(fields.errorCode),
-          });
-          return { partition: data.partition, ...fields, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
-        }
-      }),
-    })),
+    topics: await Promise.all(
+      request.topics.map(async (topic) => ({
+        name: topic.name,
+        partitions: await Promise.all(
+          topic.partitions.map(async (data) => {
+            let outcome: AppendOutcome;
+            try {
+              if (acksProblem) throw acksProblem;
+              outcome = ctx.replicas.append(topic.name, data.partition, batchesOf(data, ctx.clock.nowMs()), request.acks);
+            } catch (error) {
+              return failed(topic.name, data.partition, error);
+            }
+            try {
+              if (request.acks === -1) await ctx.replicas.awaitReplication(topic.name, data.partition, outcome.lastOffset, timeoutMs);
+            } catch (error) {
+              return failed(topic.name, data.partition, error);
+            }
+            return {
+              partition: data.partition,
+              ...noError,
+              baseOffset: outcome.baseOffset,
+              logAppendTimeMs: outcome.logAppendTimeMs,
+              logStartOffset: outcome.logStartOffset,
+            };
+          }),
+        ),
+      })),
+    ),
   };
 }

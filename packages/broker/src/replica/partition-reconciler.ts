@@ -25,6 +25,8 @@ export interface PartitionReconcilerDeps {
   readonly nodeId: number;
   readonly logs: LogManager;
   readonly logConfigFor: (configs: Configs) => Parameters<LogManager["createLog"]>[2];
+  /** Called after every pass with the image whose logs are now open (replica roles follow it). */
+  readonly onReconciled?: (image: MetadataImage) => void;
   readonly logger: Logger;
 }
 
@@ -84,6 +86,7 @@ export class PartitionReconciler {
       try {
         await this.reconcile(image);
         this.reconciledOffset = image.offset;
+        this.deps.onReconciled?.(image);
       } catch (error) {
         this.failure = error as Error;
         this.deps.logger.error("opening or deleting partition logs failed; the node serves what it has", { error });

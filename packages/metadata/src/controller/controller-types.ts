@@ -1,6 +1,7 @@
 // Requests the quorum controller decides and the results it returns. Multi-item requests
-// (create/delete topics, create partitions, alter configs, elections) answer per item with an
-// error or null, as Kafka's APIs do; single-broker requests (register, heartbeat) throw a
+// (create/delete topics, create partitions, alter configs, elections, alter partition) answer
+// per item with an error or null, as Kafka's APIs do; single-broker requests (register,
+// heartbeat) and a whole request refused (too many items, a stale broker epoch) throw a
 // ProtocolError. Either way a refused item contributes no records.
 
 import type { ProtocolError } from "@castle/protocol";
@@ -101,6 +102,43 @@ export interface ElectionResult {
   readonly error: ProtocolError | null;
   /** The leader after the election (when error is null). */
   readonly leader?: number;
+}
+
+/** One partition's ISR as its leader wants it (Kafka's AlterPartition, KIP-497/KIP-841). */
+export interface AlterPartitionItem {
+  readonly topicId: string;
+  readonly partition: number;
+  /** The leader epoch and partition epoch the leader's view is based on; both must be current. */
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  /** The whole ISR wanted, the leader included. */
+  readonly newIsr: readonly number[];
+}
+
+export interface AlterPartitionRequest {
+  /** The leader asking, with its current registration's epoch. */
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly partitions: readonly AlterPartitionItem[];
+}
+
+/** A partition's leadership as the controller knows it: what a leader caches to ask again. */
+export interface PartitionLeadership {
+  readonly leader: number;
+  readonly leaderEpoch: number;
+  readonly isr: readonly number[];
+  readonly partitionEpoch: number;
+}
+
+export interface AlterPartitionResult {
+  readonly topicId: string;
+  readonly partition: number;
+  readonly error: ProtocolError | null;
+  /**
+   * With error null: the partition once the change is committed (or as it is, when the ISR
+   * asked for is the current one). With an error: the partition as it is, when it exists.
+   */
+  readonly state: PartitionLeadership | null;
 }
 
 export interface TickResult {

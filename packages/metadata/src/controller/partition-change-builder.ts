@@ -47,6 +47,15 @@ export function withoutBrokers(
   return electLeader(current.replicas, isr, eligible, unclean);
 }
 
+/**
+ * The partition with the ISR its leader asked for (AlterPartition): the leader stays, and the
+ * ISR is kept in replica (preference) order, whatever order the request listed it in.
+ */
+export function withIsr(current: PartitionState, isr: readonly number[]): TargetPartition {
+  const wanted = new Set(isr);
+  return { leader: current.leader, isr: current.replicas.filter((id) => wanted.has(id)) };
+}
+
 /** A leader for a leaderless partition, now that more brokers may be live (e.g. one unfenced). */
 export function withLeaderIfPossible(current: PartitionState, isLive: (brokerId: number) => boolean, unclean: boolean): TargetPartition {
   if (current.leader !== NO_LEADER) return current;

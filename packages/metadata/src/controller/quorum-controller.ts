@@ -22,6 +22,9 @@ import { type ControllerOptions, defaultControllerOptions } from "./controller-o
 import type {
   AlterConfigsRequest,
   AlterConfigsResult,
+  AlterPartitionItem,
+  AlterPartitionRequest,
+  AlterPartitionResult,
   BrokerHeartbeatRequest,
   BrokerHeartbeatResult,
   ControllerResult,
@@ -29,6 +32,7 @@ import type {
   CreateTopicRequest,
   CreateTopicResult,
   ElectionResult,
+  PartitionLeadership,
   ProducerIdsBlock,
   RegisterBrokerRequest,
   RegisterBrokerResult,
@@ -36,7 +40,7 @@ import type {
   TopicPartitionRef,
   TopicResult,
 } from "./controller-types.js";
-import { partitionChange, withLeaderIfPossible, withoutBrokers } from "./partition-change-builder.js";
+import { partitionChange, withIsr, withLeaderIfPossible, withoutBrokers } from "./partition-change-builder.js";
 import { emptyPlacementLoad, type PlacementLoad, placeReplicas } from "./replica-placer.js";
 
 export interface QuorumControllerDeps {
@@ -372,6 +376,137 @@ export class QuorumController {
     return this.decided({ firstProducerId: first, count }, [{ type: "ProducerIds", brokerId, brokerEpoch, nextProducerId: first + count }]);
   }
 
+  // ---- ISR changes (partition leaders' requests) ---------------------------------------------
+
+  /**
+   * A partition leader shrinks or expands its ISR (Kafka's AlterPartition, KIP-497; who may join
+   * from KIP-841). The whole request is refused (thrown) when it names too many partitions or
+   * the asker is not registered with that broker epoch (STALE_BROKER_EPOCH,
+   * BROKER_ID_NOT_REGISTERED), as heartbeats are. Otherwise each partition is answered on its
+   * own, with the checks of Kafka's ReplicationControlManager in its order (see
+   * alterPartitionProblem). An accepted change is one PartitionChange with the new ISR, which
+   * bumps the partition epoch and not the leader epoch; an ISR equal to the current one writes
+   * nothing and is answered with the partition as it is.
+   */
+  alterPartition(request: AlterPartitionRequest): ControllerResult<AlterPartitionResult[]> {
+    this.beginDecision();
+    this.checkItemCount(request.partitions.length);
+    this.expectRegistered(request.brokerId, request.brokerEpoch);
+    const records: PartitionChangeRecord[] = [];
+    const seen = new Set<string>();
+    const results = request.partitions.map((item): AlterPartitionResult => {
+      const { topicId, partition: index } = item;
+      const partition = this.current.partition(topicId, index);
+      try {
+        const key = `${topicId}\u0000${index}`;
+        if (seen.has(key)) {
+          throw protocolError("INVALID_REQUEST", `partition ${index} of topic id ${topicId} appears twice in the request`, {
+            topicId,
+            partition: index,
+          });
+        }
+        seen.add(key);
+        if (!partition) {
+          throw protocolError("UNKNOWN_TOPIC_OR_PARTITION", `partition ${index} of topic id ${topicId} does not exist`, {
+            topicId,
+            partition: index,
+          });
+        }
+        const problem = this.alterPartitionProblem(request.brokerId, item, partition);
+        if (problem) throw problem;
+        const target = withIsr(partition, item.newIsr);
+        const unchanged = target.isr.length === partition.isr.length && target.isr.every((id) => partition.isr.includes(id));
+        if (unchanged) return { topicId, partition: index, error: null, state: leadershipOf(partition) };
+        const change = partitionChange(partition, target);
+        invariant(change?.isr !== undefined && change.leader === undefined, "an ISR change from the leader changes the ISR alone");
+        records.push(change);
+        const state = { ...leadershipOf(partition), isr: target.isr, partitionEpoch: partition.partitionEpoch + 1 };
+        return { topicId, partition: index, error: null, state };
+      } catch (error) {
+        return { topicId, partition: index, error: asProtocolError(error), state: partition ? leadershipOf(partition) : null };
+      }
+    });
+    return this.decided(results, records);
+  }
+
+  /**
+   * Why the ISR change `item` from broker `asker` is refused, or null. Kafka's order: epochs
+   * newer than this controller's mean this controller is behind, so likely deposed
+   * (NOT_CONTROLLER: the leader looks for the new one); an older leader epoch, FENCED_LEADER_EPOCH;
+   * an asker that is not the leader, NOT_LEADER_OR_FOLLOWER (Kafka answers INVALID_REQUEST); an
+   * older partition epoch (the ISR changed meanwhile), INVALID_UPDATE_VERSION; an ISR without the
+   * leader or with a member twice, INVALID_REQUEST; a member that is not a replica, or one joining
+   * while fenced, unregistered or in controlled shutdown, INELIGIBLE_REPLICA. Members already in
+   * the ISR may stay and any may leave (KIP-841 judges only who joins here: the controller itself
+   * takes fenced brokers out of ISRs).
+   */
+  private alterPartitionProblem(asker: number, item: AlterPartitionItem, partition: PartitionState): ProtocolError | null {
+    const topic = this.current.topicById(partition.topicId);
+    invariant(topic, "a partition in the image belongs to a topic in the image");
+    const name = `${topic.name}-${partition.partition}`;
+    const context = { topic: topic.name, partition: partition.partition };
+    const current = `leader epoch ${partition.leaderEpoch}, partition epoch ${partition.partitionEpoch}`;
+    if (item.leaderEpoch > partition.leaderEpoch || item.partitionEpoch > partition.partitionEpoch) {
+      return protocolError(
+        "NOT_CONTROLLER",
+        `${name}: the request's leader epoch ${item.leaderEpoch} and partition epoch ${item.partitionEpoch} are ahead of this controller's (${current}); it is behind, so likely no longer the active controller`,
+        context,
+      );
+    }
+    if (item.leaderEpoch < partition.leaderEpoch) {
+      return protocolError(
+        "FENCED_LEADER_EPOCH",
+        `${name}: leader epoch ${item.leaderEpoch} is older than the current ${partition.leaderEpoch}; broker ${partition.leader} leads it now`,
+        { ...context, leaderId: partition.leader, leaderEpoch: partition.leaderEpoch },
+      );
+    }
+    if (asker !== partition.leader) {
+      const leads = partition.leader === NO_LEADER ? "it has no leader" : `broker ${partition.leader} leads it`;
+      return protocolError("NOT_LEADER_OR_FOLLOWER", `broker ${asker} does not lead ${name}; ${leads}`, {
+        ...context,
+        leaderId: partition.leader,
+      });
+    }
+    if (item.partitionEpoch < partition.partitionEpoch) {
+      return protocolError(
+        "INVALID_UPDATE_VERSION",
+        `${name}: partition epoch ${item.partitionEpoch} is stale; the current one is ${partition.partitionEpoch}, with ISR [${partition.isr.join(",")}]`,
+        { ...context, partitionEpoch: partition.partitionEpoch },
+      );
+    }
+    const isr = `[${item.newIsr.join(",")}]`;
+    const twice = item.newIsr.find((id, i) => item.newIsr.indexOf(id) !== i);
+    if (twice !== undefined) return protocolError("INVALID_REQUEST", `${name}: the new ISR ${isr} lists broker ${twice} twice`, context);
+    if (!item.newIsr.includes(partition.leader)) {
+      return protocolError("INVALID_REQUEST", `${name}: the new ISR ${isr} must include the leader ${partition.leader}`, context);
+    }
+    const stranger = item.newIsr.find((id) => !partition.replicas.includes(id));
+    if (stranger !== undefined) {
+      return protocolError(
+        "INELIGIBLE_REPLICA",
+        `${name}: broker ${stranger} in the new ISR ${isr} is not one of its replicas [${partition.replicas.join(",")}]`,
+        { ...context, brokerId: stranger },
+      );
+    }
+    for (const id of item.newIsr) {
+      if (partition.isr.includes(id)) continue;
+      const why = this.ineligibility(id);
+      if (why) {
+        return protocolError("INELIGIBLE_REPLICA", `${name}: broker ${id} cannot join the ISR: it is ${why}`, { ...context, brokerId: id });
+      }
+    }
+    return null;
+  }
+
+  /** Why a broker may not join an ISR (KIP-841), or null. */
+  private ineligibility(brokerId: number): string | null {
+    const broker = this.current.broker(brokerId);
+    if (!broker) return "not registered";
+    if (this.shuttingDown.has(brokerId)) return "in controlled shutdown";
+    if (broker.fenced) return "fenced";
+    return null;
+  }
+
   // ---- time ---------------------------------------------------------------------------------
 
   /**
@@ -657,6 +792,15 @@ function newPartitionRecord(topicId: string, partition: number, replicas: readon
     leader: replicas[0] as number,
     leaderEpoch: 0,
     partitionEpoch: 0,
+  };
+}
+
+function leadershipOf(partition: PartitionState): PartitionLeadership {
+  return {
+    leader: partition.leader,
+    leaderEpoch: partition.leaderEpoch,
+    isr: [...partition.isr],
+    partitionEpoch: partition.partitionEpoch,
   };
 }
 

@@ -25,6 +25,8 @@ import { RaftNode, RaftNodeError, type RaftNodeStatus } from "@castle/raft";
 import type {
   AlterConfigsRequest,
   AlterConfigsResult,
+  AlterPartitionRequest,
+  AlterPartitionResult,
   BrokerHeartbeatRequest,
   BrokerHeartbeatResult,
   ControllerResult,
@@ -280,6 +282,11 @@ export class MetadataQuorum {
 
   electPreferredLeaders(partitions: readonly TopicPartitionRef[] | "all"): Promise<ElectionResult[]> {
     return this.decide("elect preferred leaders", (c) => c.electPreferredLeaders(partitions));
+  }
+
+  /** A partition leader's ISR changes, answered per partition; rejects with BROKER_ID_NOT_REGISTERED or STALE_BROKER_EPOCH for the whole request. */
+  alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResult[]> {
+    return this.decide("alter partition", (c) => c.alterPartition(request));
   }
 
   /** Stops the timers and the Raft node; decisions still queued or in flight fail with NOT_CONTROLLER. */

@@ -54,6 +54,8 @@ const table = {
   DUPLICATE_BROKER_REGISTRATION: [101, false, "Another live incarnation of this broker id is registered."],
   BROKER_ID_NOT_REGISTERED: [102, false, "The broker id is not registered with the controller."],
   INCONSISTENT_CLUSTER_ID: [104, false, "The request's cluster id is not this cluster's."],
+  INELIGIBLE_REPLICA: [107, false, "The new ISR contains a replica that is fenced, shutting down, or not a replica of the partition."],
+  INVALID_UPDATE_VERSION: [119, false, "The partition epoch in the request is stale."],
 } as const satisfies Record<string, readonly [number, boolean, string]>;
 
 export type ErrorName = keyof typeof table;

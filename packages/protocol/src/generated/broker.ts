@@ -18,6 +18,12 @@ import type { ListOffsetsTopicInput as _castle_v1_ListOffsetsTopicInput, ListOff
 import type { ListOffsetsTopicResponseInput as _castle_v1_ListOffsetsTopicResponseInput, ListOffsetsTopicResponse as _castle_v1_ListOffsetsTopicResponse } from './castle/v1/ListOffsetsTopicResponse.js';
 import type { MetadataRequestInput as _castle_v1_MetadataRequestInput, MetadataRequest as _castle_v1_MetadataRequest } from './castle/v1/MetadataRequest.js';
 import type { MetadataResponseInput as _castle_v1_MetadataResponseInput, MetadataResponse as _castle_v1_MetadataResponse } from './castle/v1/MetadataResponse.js';
+import type { OffsetForLeaderEpochPartitionInput as _castle_v1_OffsetForLeaderEpochPartitionInput, OffsetForLeaderEpochPartition as _castle_v1_OffsetForLeaderEpochPartition } from './castle/v1/OffsetForLeaderEpochPartition.js';
+import type { OffsetForLeaderEpochPartitionResultInput as _castle_v1_OffsetForLeaderEpochPartitionResultInput, OffsetForLeaderEpochPartitionResult as _castle_v1_OffsetForLeaderEpochPartitionResult } from './castle/v1/OffsetForLeaderEpochPartitionResult.js';
+import type { OffsetForLeaderEpochRequestInput as _castle_v1_OffsetForLeaderEpochRequestInput, OffsetForLeaderEpochRequest as _castle_v1_OffsetForLeaderEpochRequest } from './castle/v1/OffsetForLeaderEpochRequest.js';
+import type { OffsetForLeaderEpochResponseInput as _castle_v1_OffsetForLeaderEpochResponseInput, OffsetForLeaderEpochResponse as _castle_v1_OffsetForLeaderEpochResponse } from './castle/v1/OffsetForLeaderEpochResponse.js';
+import type { OffsetForLeaderEpochTopicInput as _castle_v1_OffsetForLeaderEpochTopicInput, OffsetForLeaderEpochTopic as _castle_v1_OffsetForLeaderEpochTopic } from './castle/v1/OffsetForLeaderEpochTopic.js';
+import type { OffsetForLeaderEpochTopicResultInput as _castle_v1_OffsetForLeaderEpochTopicResultInput, OffsetForLeaderEpochTopicResult as _castle_v1_OffsetForLeaderEpochTopicResult } from './castle/v1/OffsetForLeaderEpochTopicResult.js';
 import type { PartitionMetadataInput as _castle_v1_PartitionMetadataInput, PartitionMetadata as _castle_v1_PartitionMetadata } from './castle/v1/PartitionMetadata.js';
 import type { PartitionProduceDataInput as _castle_v1_PartitionProduceDataInput, PartitionProduceData as _castle_v1_PartitionProduceData } from './castle/v1/PartitionProduceData.js';
 import type { PartitionProduceResponseInput as _castle_v1_PartitionProduceResponseInput, PartitionProduceResponse as _castle_v1_PartitionProduceResponse } from './castle/v1/PartitionProduceResponse.js';
@@ -54,6 +60,12 @@ export interface ProtoGrpcType {
       ListOffsetsTopicResponse: MessageTypeDefinition<_castle_v1_ListOffsetsTopicResponseInput, _castle_v1_ListOffsetsTopicResponse>
       MetadataRequest: MessageTypeDefinition<_castle_v1_MetadataRequestInput, _castle_v1_MetadataRequest>
       MetadataResponse: MessageTypeDefinition<_castle_v1_MetadataResponseInput, _castle_v1_MetadataResponse>
+      OffsetForLeaderEpochPartition: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochPartitionInput, _castle_v1_OffsetForLeaderEpochPartition>
+      OffsetForLeaderEpochPartitionResult: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochPartitionResultInput, _castle_v1_OffsetForLeaderEpochPartitionResult>
+      OffsetForLeaderEpochRequest: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochRequestInput, _castle_v1_OffsetForLeaderEpochRequest>
+      OffsetForLeaderEpochResponse: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochResponseInput, _castle_v1_OffsetForLeaderEpochResponse>
+      OffsetForLeaderEpochTopic: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochTopicInput, _castle_v1_OffsetForLeaderEpochTopic>
+      OffsetForLeaderEpochTopicResult: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochTopicResultInput, _castle_v1_OffsetForLeaderEpochTopicResult>
       PartitionMetadata: MessageTypeDefinition<_castle_v1_PartitionMetadataInput, _castle_v1_PartitionMetadata>
       PartitionProduceData: MessageTypeDefinition<_castle_v1_PartitionProduceDataInput, _castle_v1_PartitionProduceData>
       PartitionProduceResponse: MessageTypeDefinition<_castle_v1_PartitionProduceResponseInput, _castle_v1_PartitionProduceResponse>

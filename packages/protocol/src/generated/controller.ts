@@ -7,6 +7,12 @@ import type { AlterConfigsRequestInput as _castle_v1_AlterConfigsRequestInput, A
 import type { AlterConfigsResourceInput as _castle_v1_AlterConfigsResourceInput, AlterConfigsResource as _castle_v1_AlterConfigsResource } from './castle/v1/AlterConfigsResource.js';
 import type { AlterConfigsResponseInput as _castle_v1_AlterConfigsResponseInput, AlterConfigsResponse as _castle_v1_AlterConfigsResponse } from './castle/v1/AlterConfigsResponse.js';
 import type { AlterConfigsResultInput as _castle_v1_AlterConfigsResultInput, AlterConfigsResult as _castle_v1_AlterConfigsResult } from './castle/v1/AlterConfigsResult.js';
+import type { AlterPartitionItemInput as _castle_v1_AlterPartitionItemInput, AlterPartitionItem as _castle_v1_AlterPartitionItem } from './castle/v1/AlterPartitionItem.js';
+import type { AlterPartitionItemResultInput as _castle_v1_AlterPartitionItemResultInput, AlterPartitionItemResult as _castle_v1_AlterPartitionItemResult } from './castle/v1/AlterPartitionItemResult.js';
+import type { AlterPartitionRequestInput as _castle_v1_AlterPartitionRequestInput, AlterPartitionRequest as _castle_v1_AlterPartitionRequest } from './castle/v1/AlterPartitionRequest.js';
+import type { AlterPartitionResponseInput as _castle_v1_AlterPartitionResponseInput, AlterPartitionResponse as _castle_v1_AlterPartitionResponse } from './castle/v1/AlterPartitionResponse.js';
+import type { AlterPartitionTopicInput as _castle_v1_AlterPartitionTopicInput, AlterPartitionTopic as _castle_v1_AlterPartitionTopic } from './castle/v1/AlterPartitionTopic.js';
+import type { AlterPartitionTopicResultInput as _castle_v1_AlterPartitionTopicResultInput, AlterPartitionTopicResult as _castle_v1_AlterPartitionTopicResult } from './castle/v1/AlterPartitionTopicResult.js';
 import type { AlterableConfigInput as _castle_v1_AlterableConfigInput, AlterableConfig as _castle_v1_AlterableConfig } from './castle/v1/AlterableConfig.js';
 import type { BrokerClient as _castle_v1_BrokerClient, BrokerDefinition as _castle_v1_BrokerDefinition } from './castle/v1/Broker.js';
 import type { BrokerEndpointInput as _castle_v1_BrokerEndpointInput, BrokerEndpoint as _castle_v1_BrokerEndpoint } from './castle/v1/BrokerEndpoint.js';
@@ -56,6 +62,12 @@ import type { ListTopicsResponseInput as _castle_v1_ListTopicsResponseInput, Lis
 import type { MetadataRequestInput as _castle_v1_MetadataRequestInput, MetadataRequest as _castle_v1_MetadataRequest } from './castle/v1/MetadataRequest.js';
 import type { MetadataResponseInput as _castle_v1_MetadataResponseInput, MetadataResponse as _castle_v1_MetadataResponse } from './castle/v1/MetadataResponse.js';
 import type { NewPartitionsInput as _castle_v1_NewPartitionsInput, NewPartitions as _castle_v1_NewPartitions } from './castle/v1/NewPartitions.js';
+import type { OffsetForLeaderEpochPartitionInput as _castle_v1_OffsetForLeaderEpochPartitionInput, OffsetForLeaderEpochPartition as _castle_v1_OffsetForLeaderEpochPartition } from './castle/v1/OffsetForLeaderEpochPartition.js';
+import type { OffsetForLeaderEpochPartitionResultInput as _castle_v1_OffsetForLeaderEpochPartitionResultInput, OffsetForLeaderEpochPartitionResult as _castle_v1_OffsetForLeaderEpochPartitionResult } from './castle/v1/OffsetForLeaderEpochPartitionResult.js';
+import type { OffsetForLeaderEpochRequestInput as _castle_v1_OffsetForLeaderEpochRequestInput, OffsetForLeaderEpochRequest as _castle_v1_OffsetForLeaderEpochRequest } from './castle/v1/OffsetForLeaderEpochRequest.js';
+import type { OffsetForLeaderEpochResponseInput as _castle_v1_OffsetForLeaderEpochResponseInput, OffsetForLeaderEpochResponse as _castle_v1_OffsetForLeaderEpochResponse } from './castle/v1/OffsetForLeaderEpochResponse.js';
+import type { OffsetForLeaderEpochTopicInput as _castle_v1_OffsetForLeaderEpochTopicInput, OffsetForLeaderEpochTopic as _castle_v1_OffsetForLeaderEpochTopic } from './castle/v1/OffsetForLeaderEpochTopic.js';
+import type { OffsetForLeaderEpochTopicResultInput as _castle_v1_OffsetForLeaderEpochTopicResultInput, OffsetForLeaderEpochTopicResult as _castle_v1_OffsetForLeaderEpochTopicResult } from './castle/v1/OffsetForLeaderEpochTopicResult.js';
 import type { PartitionMetadataInput as _castle_v1_PartitionMetadataInput, PartitionMetadata as _castle_v1_PartitionMetadata } from './castle/v1/PartitionMetadata.js';
 import type { PartitionProduceDataInput as _castle_v1_PartitionProduceDataInput, PartitionProduceData as _castle_v1_PartitionProduceData } from './castle/v1/PartitionProduceData.js';
 import type { PartitionProduceResponseInput as _castle_v1_PartitionProduceResponseInput, PartitionProduceResponse as _castle_v1_PartitionProduceResponse } from './castle/v1/PartitionProduceResponse.js';
@@ -88,6 +100,12 @@ export interface ProtoGrpcType {
       AlterConfigsResource: MessageTypeDefinition<_castle_v1_AlterConfigsResourceInput, _castle_v1_AlterConfigsResource>
       AlterConfigsResponse: MessageTypeDefinition<_castle_v1_AlterConfigsResponseInput, _castle_v1_AlterConfigsResponse>
       AlterConfigsResult: MessageTypeDefinition<_castle_v1_AlterConfigsResultInput, _castle_v1_AlterConfigsResult>
+      AlterPartitionItem: MessageTypeDefinition<_castle_v1_AlterPartitionItemInput, _castle_v1_AlterPartitionItem>
+      AlterPartitionItemResult: MessageTypeDefinition<_castle_v1_AlterPartitionItemResultInput, _castle_v1_AlterPartitionItemResult>
+      AlterPartitionRequest: MessageTypeDefinition<_castle_v1_AlterPartitionRequestInput, _castle_v1_AlterPartitionRequest>
+      AlterPartitionResponse: MessageTypeDefinition<_castle_v1_AlterPartitionResponseInput, _castle_v1_AlterPartitionResponse>
+      AlterPartitionTopic: MessageTypeDefinition<_castle_v1_AlterPartitionTopicInput, _castle_v1_AlterPartitionTopic>
+      AlterPartitionTopicResult: MessageTypeDefinition<_castle_v1_AlterPartitionTopicResultInput, _castle_v1_AlterPartitionTopicResult>
       AlterableConfig: MessageTypeDefinition<_castle_v1_AlterableConfigInput, _castle_v1_AlterableConfig>
       Broker: SubtypeConstructor<typeof grpc.Client, _castle_v1_BrokerClient> & { service: _castle_v1_BrokerDefinition }
       BrokerEndpoint: MessageTypeDefinition<_castle_v1_BrokerEndpointInput, _castle_v1_BrokerEndpoint>
@@ -139,6 +157,12 @@ export interface ProtoGrpcType {
       MetadataRequest: MessageTypeDefinition<_castle_v1_MetadataRequestInput, _castle_v1_MetadataRequest>
       MetadataResponse: MessageTypeDefinition<_castle_v1_MetadataResponseInput, _castle_v1_MetadataResponse>
       NewPartitions: MessageTypeDefinition<_castle_v1_NewPartitionsInput, _castle_v1_NewPartitions>
+      OffsetForLeaderEpochPartition: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochPartitionInput, _castle_v1_OffsetForLeaderEpochPartition>
+      OffsetForLeaderEpochPartitionResult: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochPartitionResultInput, _castle_v1_OffsetForLeaderEpochPartitionResult>
+      OffsetForLeaderEpochRequest: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochRequestInput, _castle_v1_OffsetForLeaderEpochRequest>
+      OffsetForLeaderEpochResponse: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochResponseInput, _castle_v1_OffsetForLeaderEpochResponse>
+      OffsetForLeaderEpochTopic: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochTopicInput, _castle_v1_OffsetForLeaderEpochTopic>
+      OffsetForLeaderEpochTopicResult: MessageTypeDefinition<_castle_v1_OffsetForLeaderEpochTopicResultInput, _castle_v1_OffsetForLeaderEpochTopicResult>
       PartitionMetadata: MessageTypeDefinition<_castle_v1_PartitionMetadataInput, _castle_v1_PartitionMetadata>
       PartitionProduceData: MessageTypeDefinition<_castle_v1_PartitionProduceDataInput, _castle_v1_PartitionProduceData>
       PartitionProduceResponse: MessageTypeDefinition<_castle_v1_PartitionProduceResponseInput, _castle_v1_PartitionProduceResponse>

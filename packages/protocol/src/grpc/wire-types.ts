@@ -5,6 +5,9 @@ export type { AdminClient, AdminHandlers } from "../generated/castle/v1/Admin.js
 export type { AlterConfigOp } from "../generated/castle/v1/AlterConfigOp.js";
 export type { AlterConfigsRequest, AlterConfigsRequestInput } from "../generated/castle/v1/AlterConfigsRequest.js";
 export type { AlterConfigsResponse, AlterConfigsResponseInput } from "../generated/castle/v1/AlterConfigsResponse.js";
+export type { AlterPartitionItemResult, AlterPartitionItemResultInput } from "../generated/castle/v1/AlterPartitionItemResult.js";
+export type { AlterPartitionRequest, AlterPartitionRequestInput } from "../generated/castle/v1/AlterPartitionRequest.js";
+export type { AlterPartitionResponse, AlterPartitionResponseInput } from "../generated/castle/v1/AlterPartitionResponse.js";
 export type { BrokerClient, BrokerHandlers } from "../generated/castle/v1/Broker.js";
 export type {
   BrokerEndpoint as WireBrokerEndpoint,
@@ -52,6 +55,14 @@ export type { ListTopicsRequest, ListTopicsRequestInput } from "../generated/cas
 export type { ListTopicsResponse, ListTopicsResponseInput } from "../generated/castle/v1/ListTopicsResponse.js";
 export type { MetadataRequest, MetadataRequestInput } from "../generated/castle/v1/MetadataRequest.js";
 export type { MetadataResponse, MetadataResponseInput } from "../generated/castle/v1/MetadataResponse.js";
+export type {
+  OffsetForLeaderEpochRequest,
+  OffsetForLeaderEpochRequestInput,
+} from "../generated/castle/v1/OffsetForLeaderEpochRequest.js";
+export type {
+  OffsetForLeaderEpochResponse,
+  OffsetForLeaderEpochResponseInput,
+} from "../generated/castle/v1/OffsetForLeaderEpochResponse.js";
 export type { PartitionMetadata, PartitionMetadataInput } from "../generated/castle/v1/PartitionMetadata.js";
 export type { PartitionProduceData } from "../generated/castle/v1/PartitionProduceData.js";
 export type { PartitionProduceResponse, PartitionProduceResponseInput } from "../generated/castle/v1/PartitionProduceResponse.js";

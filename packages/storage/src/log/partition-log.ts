@@ -256,9 +256,7 @@ export class PartitionLog {
     }
     this.maybeRoll(batches.length, recordOffsets, nowMs);
     const baseOffset = this.activeSegment.nextOffset;
-    return this.writeBatches(batches, spans, baseOffset, maxTimestamp, nowMs, false, (span) =>
-      batchLeaderEpoch(batches, span.position),
-    );
+    return this.writeBatches(batches, spans, baseOffset, maxTimestamp, nowMs, false, (span) => batchLeaderEpoch(batches, span.position));
   }
 
   /** Writes batches whose headers are final at `baseOffset` of the active segment, then indexes them. */
@@ -363,6 +361,29 @@ export class PartitionLog {
   /** Resolves when background work started so far (a flush.messages flush) has finished. */
   idle(): Promise<void> {
     return this.exclusive(async () => {});
+  }
+
+  /**
+   * Drops the whole log and starts it empty at `offset` (a follower whose leader's log now
+   * starts beyond this log's end: retention there deleted what this replica still lacked).
+   */
+  resetTo(offset: number): Promise<void> {
+    return this.exclusive(async () => {
+      invariant(Number.isSafeInteger(offset) && offset >= 0, `reset to bad offset ${offset}`);
+      this.logger.info("resetting log", { topic: this.topic, partition: this.partition, offset, logEndOffset: this.logEndOffset });
+      this.truncateFullyAndStartAt(offset);
+      for (const epoch of this.epochs.truncateFromEnd(0))
+        this.indexStore.clearRange(suffixRange(KeyPrefix.LeaderEpoch, this.partitionKey, epoch, epoch + 1));
+      this.hw = offset;
+      this.unflushedRecords = 0;
+      this.queueStateWrite();
+      await this.indexStore.drain();
+    });
+  }
+
+  /** The newest leader epoch in this log, or undefined for a log with no batches. */
+  get latestEpoch(): number | undefined {
+    return this.epochs.latest?.epoch;
   }
 
   /**

@@ -9,6 +9,8 @@ import type { ListOffsetsRequestInput as _castle_v1_ListOffsetsRequestInput, Lis
 import type { ListOffsetsResponseInput as _castle_v1_ListOffsetsResponseInput, ListOffsetsResponse as _castle_v1_ListOffsetsResponse } from '../../castle/v1/ListOffsetsResponse.js';
 import type { MetadataRequestInput as _castle_v1_MetadataRequestInput, MetadataRequest as _castle_v1_MetadataRequest } from '../../castle/v1/MetadataRequest.js';
 import type { MetadataResponseInput as _castle_v1_MetadataResponseInput, MetadataResponse as _castle_v1_MetadataResponse } from '../../castle/v1/MetadataResponse.js';
+import type { OffsetForLeaderEpochRequestInput as _castle_v1_OffsetForLeaderEpochRequestInput, OffsetForLeaderEpochRequest as _castle_v1_OffsetForLeaderEpochRequest } from '../../castle/v1/OffsetForLeaderEpochRequest.js';
+import type { OffsetForLeaderEpochResponseInput as _castle_v1_OffsetForLeaderEpochResponseInput, OffsetForLeaderEpochResponse as _castle_v1_OffsetForLeaderEpochResponse } from '../../castle/v1/OffsetForLeaderEpochResponse.js';
 import type { ProduceRequestInput as _castle_v1_ProduceRequestInput, ProduceRequest as _castle_v1_ProduceRequest } from '../../castle/v1/ProduceRequest.js';
 import type { ProduceResponseInput as _castle_v1_ProduceResponseInput, ProduceResponse as _castle_v1_ProduceResponse } from '../../castle/v1/ProduceResponse.js';
 import type { ProduceStreamRequestInput as _castle_v1_ProduceStreamRequestInput, ProduceStreamRequest as _castle_v1_ProduceStreamRequest } from '../../castle/v1/ProduceStreamRequest.js';
@@ -47,6 +49,23 @@ export interface BrokerClient extends grpc.Client {
   metadata(argument: _castle_v1_MetadataRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_MetadataResponse>): grpc.ClientUnaryCall;
   metadata(argument: _castle_v1_MetadataRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_MetadataResponse>): grpc.ClientUnaryCall;
   metadata(argument: _castle_v1_MetadataRequestInput, callback: grpc.requestCallback<_castle_v1_MetadataResponse>): grpc.ClientUnaryCall;
+  
+  /**
+   * Where each leader epoch ends in the leader's log: a follower (or a restarted replica)
+   * truncates a divergent suffix to it before fetching (Kafka's OffsetForLeaderEpoch, KIP-101).
+   */
+  OffsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  OffsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  OffsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  OffsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  /**
+   * Where each leader epoch ends in the leader's log: a follower (or a restarted replica)
+   * truncates a divergent suffix to it before fetching (Kafka's OffsetForLeaderEpoch, KIP-101).
+   */
+  offsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  offsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  offsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
+  offsetForLeaderEpoch(argument: _castle_v1_OffsetForLeaderEpochRequestInput, callback: grpc.requestCallback<_castle_v1_OffsetForLeaderEpochResponse>): grpc.ClientUnaryCall;
   
   Produce(argument: _castle_v1_ProduceRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_ProduceResponse>): grpc.ClientUnaryCall;
   Produce(argument: _castle_v1_ProduceRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_ProduceResponse>): grpc.ClientUnaryCall;
@@ -98,6 +117,12 @@ export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
   
   Metadata: grpc.handleUnaryCall<_castle_v1_MetadataRequest, _castle_v1_MetadataResponseInput>;
   
+  /**
+   * Where each leader epoch ends in the leader's log: a follower (or a restarted replica)
+   * truncates a divergent suffix to it before fetching (Kafka's OffsetForLeaderEpoch, KIP-101).
+   */
+  OffsetForLeaderEpoch: grpc.handleUnaryCall<_castle_v1_OffsetForLeaderEpochRequest, _castle_v1_OffsetForLeaderEpochResponseInput>;
+  
   Produce: grpc.handleUnaryCall<_castle_v1_ProduceRequest, _castle_v1_ProduceResponseInput>;
   
   /**
@@ -120,6 +145,7 @@ export interface BrokerDefinition extends grpc.ServiceDefinition {
   Fetch: MethodDefinition<_castle_v1_FetchRequestInput, _castle_v1_FetchResponseInput, _castle_v1_FetchRequest, _castle_v1_FetchResponse>
   ListOffsets: MethodDefinition<_castle_v1_ListOffsetsRequestInput, _castle_v1_ListOffsetsResponseInput, _castle_v1_ListOffsetsRequest, _castle_v1_ListOffsetsResponse>
   Metadata: MethodDefinition<_castle_v1_MetadataRequestInput, _castle_v1_MetadataResponseInput, _castle_v1_MetadataRequest, _castle_v1_MetadataResponse>
+  OffsetForLeaderEpoch: MethodDefinition<_castle_v1_OffsetForLeaderEpochRequestInput, _castle_v1_OffsetForLeaderEpochResponseInput, _castle_v1_OffsetForLeaderEpochRequest, _castle_v1_OffsetForLeaderEpochResponse>
   Produce: MethodDefinition<_castle_v1_ProduceRequestInput, _castle_v1_ProduceResponseInput, _castle_v1_ProduceRequest, _castle_v1_ProduceResponse>
   ProduceStream: MethodDefinition<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponseInput, _castle_v1_ProduceStreamRequest, _castle_v1_ProduceStreamResponse>
 }

@@ -5,6 +5,8 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AlterConfigsRequestInput as _castle_v1_AlterConfigsRequestInput, AlterConfigsRequest as _castle_v1_AlterConfigsRequest } from '../../castle/v1/AlterConfigsRequest.js';
 import type { AlterConfigsResponseInput as _castle_v1_AlterConfigsResponseInput, AlterConfigsResponse as _castle_v1_AlterConfigsResponse } from '../../castle/v1/AlterConfigsResponse.js';
+import type { AlterPartitionRequestInput as _castle_v1_AlterPartitionRequestInput, AlterPartitionRequest as _castle_v1_AlterPartitionRequest } from '../../castle/v1/AlterPartitionRequest.js';
+import type { AlterPartitionResponseInput as _castle_v1_AlterPartitionResponseInput, AlterPartitionResponse as _castle_v1_AlterPartitionResponse } from '../../castle/v1/AlterPartitionResponse.js';
 import type { BrokerHeartbeatRequestInput as _castle_v1_BrokerHeartbeatRequestInput, BrokerHeartbeatRequest as _castle_v1_BrokerHeartbeatRequest } from '../../castle/v1/BrokerHeartbeatRequest.js';
 import type { BrokerHeartbeatResponseInput as _castle_v1_BrokerHeartbeatResponseInput, BrokerHeartbeatResponse as _castle_v1_BrokerHeartbeatResponse } from '../../castle/v1/BrokerHeartbeatResponse.js';
 import type { CreatePartitionsRequestInput as _castle_v1_CreatePartitionsRequestInput, CreatePartitionsRequest as _castle_v1_CreatePartitionsRequest } from '../../castle/v1/CreatePartitionsRequest.js';
@@ -31,6 +33,21 @@ export interface ControllerClient extends grpc.Client {
   alterConfigs(argument: _castle_v1_AlterConfigsRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_AlterConfigsResponse>): grpc.ClientUnaryCall;
   alterConfigs(argument: _castle_v1_AlterConfigsRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_AlterConfigsResponse>): grpc.ClientUnaryCall;
   alterConfigs(argument: _castle_v1_AlterConfigsRequestInput, callback: grpc.requestCallback<_castle_v1_AlterConfigsResponse>): grpc.ClientUnaryCall;
+  
+  /**
+   * A partition leader asks to shrink or expand its ISR (Kafka's AlterPartition, KIP-497/841).
+   */
+  AlterPartition(argument: _castle_v1_AlterPartitionRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  AlterPartition(argument: _castle_v1_AlterPartitionRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  AlterPartition(argument: _castle_v1_AlterPartitionRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  AlterPartition(argument: _castle_v1_AlterPartitionRequestInput, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  /**
+   * A partition leader asks to shrink or expand its ISR (Kafka's AlterPartition, KIP-497/841).
+   */
+  alterPartition(argument: _castle_v1_AlterPartitionRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  alterPartition(argument: _castle_v1_AlterPartitionRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  alterPartition(argument: _castle_v1_AlterPartitionRequestInput, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
+  alterPartition(argument: _castle_v1_AlterPartitionRequestInput, callback: grpc.requestCallback<_castle_v1_AlterPartitionResponse>): grpc.ClientUnaryCall;
   
   BrokerHeartbeat(argument: _castle_v1_BrokerHeartbeatRequestInput, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_castle_v1_BrokerHeartbeatResponse>): grpc.ClientUnaryCall;
   BrokerHeartbeat(argument: _castle_v1_BrokerHeartbeatRequestInput, metadata: grpc.Metadata, callback: grpc.requestCallback<_castle_v1_BrokerHeartbeatResponse>): grpc.ClientUnaryCall;
@@ -115,6 +132,11 @@ export interface ControllerClient extends grpc.Client {
 export interface ControllerHandlers extends grpc.UntypedServiceImplementation {
   AlterConfigs: grpc.handleUnaryCall<_castle_v1_AlterConfigsRequest, _castle_v1_AlterConfigsResponseInput>;
   
+  /**
+   * A partition leader asks to shrink or expand its ISR (Kafka's AlterPartition, KIP-497/841).
+   */
+  AlterPartition: grpc.handleUnaryCall<_castle_v1_AlterPartitionRequest, _castle_v1_AlterPartitionResponseInput>;
+  
   BrokerHeartbeat: grpc.handleUnaryCall<_castle_v1_BrokerHeartbeatRequest, _castle_v1_BrokerHeartbeatResponseInput>;
   
   CreatePartitions: grpc.handleUnaryCall<_castle_v1_CreatePartitionsRequest, _castle_v1_CreatePartitionsResponseInput>;
@@ -138,6 +160,7 @@ export interface ControllerHandlers extends grpc.UntypedServiceImplementation {
 
 export interface ControllerDefinition extends grpc.ServiceDefinition {
   AlterConfigs: MethodDefinition<_castle_v1_AlterConfigsRequestInput, _castle_v1_AlterConfigsResponseInput, _castle_v1_AlterConfigsRequest, _castle_v1_AlterConfigsResponse>
+  AlterPartition: MethodDefinition<_castle_v1_AlterPartitionRequestInput, _castle_v1_AlterPartitionResponseInput, _castle_v1_AlterPartitionRequest, _castle_v1_AlterPartitionResponse>
   BrokerHeartbeat: MethodDefinition<_castle_v1_BrokerHeartbeatRequestInput, _castle_v1_BrokerHeartbeatResponseInput, _castle_v1_BrokerHeartbeatRequest, _castle_v1_BrokerHeartbeatResponse>
   CreatePartitions: MethodDefinition<_castle_v1_CreatePartitionsRequestInput, _castle_v1_CreatePartitionsResponseInput, _castle_v1_CreatePartitionsRequest, _castle_v1_CreatePartitionsResponse>
   CreateTopics: MethodDefinition<_castle_v1_CreateTopicsRequestInput, _castle_v1_CreateTopicsResponseInput, _castle_v1_CreateTopicsRequest, _castle_v1_CreateTopicsResponse>

@@ -8,7 +8,7 @@ export interface FetchPartitionInput {
   'fetchOffset'?: (number | string | Long);
   'partitionMaxBytes'?: (number);
   /**
-   * -1 = unknown; otherwise the leader epoch the client last saw (fenced if stale).
+   * -1 or 0 (unset) = unknown; otherwise the leader epoch the client last saw (fenced if stale).
    */
   'currentLeaderEpoch'?: (number);
 }
@@ -18,7 +18,7 @@ export interface FetchPartition {
   'fetchOffset': (number);
   'partitionMaxBytes': (number);
   /**
-   * -1 = unknown; otherwise the leader epoch the client last saw (fenced if stale).
+   * -1 or 0 (unset) = unknown; otherwise the leader epoch the client last saw (fenced if stale).
    */
   'currentLeaderEpoch': (number);
 }

@@ -6,7 +6,7 @@ import type { RecordFormatInput as _castle_v1_RecordFormatInput, RecordFormat as
 
 export interface FetchRequestInput {
   /**
-   * -1 for consumers; a broker id for follower replication.
+   * -1 (or 0, unset) for consumers; a broker id (node ids start at 1) for follower replication.
    */
   'replicaId'?: (number);
   'maxWaitMs'?: (number);
@@ -22,7 +22,7 @@ export interface FetchRequestInput {
 
 export interface FetchRequest {
   /**
-   * -1 for consumers; a broker id for follower replication.
+   * -1 (or 0, unset) for consumers; a broker id (node ids start at 1) for follower replication.
    */
   'replicaId': (number);
   'maxWaitMs': (number);
