@@ -1,4 +1,5 @@
 export * from "./cluster/castle-cluster.js";
+export * from "./fault-proxy/index.js";
 export * from "./in-process-cluster.js";
 export * from "./in-process-node.js";
 export * from "./node-process.js";
