@@ -2,8 +2,10 @@
 // tagged with a correlation id. Every message goes to the same handleProduce as unary
 // Produce, timed under the same api label ("produce"); nothing here decides anything.
 //
-// Ordering: a stream's requests are handled one at a time, in arrival order, so responses
-// leave in arrival order (the proto promises clients only the correlation id, not order).
+// Ordering: each request is handled as it arrives. Its appends happen before anything awaits
+// (handleProduce appends synchronously, then waits for replication with acks=all), so records
+// reach the log in arrival order; responses leave as requests complete, which with acks=all
+// is not always arrival order (the proto promises clients only the correlation id).
 // Errors: a handler that throws answers its correlation id with that error on every partition
 // the request named, and the stream goes on (the unary adapter's whole-request status, made
 // per partition). A message without a request ends the stream with INVALID_ARGUMENT; closeAll
@@ -74,7 +76,7 @@ export class ProduceStreams {
     this.open.add(call);
     let outstanding = 0;
     let ended = false;
-    let tail: Promise<void> = Promise.resolve();
+    const inFlight = new Set<Promise<void>>();
     const forget = () => {
       ended = true;
       this.open.delete(call);
@@ -92,15 +94,16 @@ export class ProduceStreams {
       }
       outstanding++;
       if (outstanding >= this.outstandingRequestsMax) call.pause();
-      tail = tail.then(async () => {
-        if (!ended) await this.answer(call, message.correlationId, request);
+      const answered: Promise<void> = this.answer(call, message.correlationId, request).finally(() => {
+        inFlight.delete(answered);
         outstanding--;
         if (outstanding < this.outstandingRequestsMax && call.isPaused()) call.resume();
       });
+      inFlight.add(answered);
     });
     // The client half-closed: answer what was read, then end with OK.
     call.on("end", () => {
-      void tail.then(() => {
+      void Promise.all(inFlight).then(() => {
         if (ended) return;
         forget();
         call.end();
@@ -110,6 +113,7 @@ export class ProduceStreams {
     call.on("error", forget);
   };
 
+  /** Handles one request; its appends happen before this returns its promise (see Ordering above). */
   private async answer(call: ProduceStreamCall, correlationId: number, request: ProduceRequest): Promise<void> {
     let response: ProduceResponseInput;
     try {

@@ -80,8 +80,8 @@ export interface BrokerClient extends grpc.Client {
    * Produce on one long-lived stream per client and broker, which saves an HTTP/2 stream per
    * request. Each request carries a correlation_id the client chose (unique among its requests
    * still unanswered on this stream); each response echoes it. Clients must match responses by
-   * correlation_id: today the broker handles a stream's requests one at a time and answers in
-   * arrival order, but it may answer in completion order later. A request that fails as a
+   * correlation_id: the broker appends a stream's requests in arrival order but answers them
+   * as they complete (acks=all answers wait for replication, so order can change). A request that fails as a
    * whole is answered with an error on every partition it named, and the stream goes on. The
    * broker reads at most a fixed number of unanswered requests per stream and stops reading
    * (HTTP/2 flow control holds the client back) until it has answered some. The stream ends
@@ -94,8 +94,8 @@ export interface BrokerClient extends grpc.Client {
    * Produce on one long-lived stream per client and broker, which saves an HTTP/2 stream per
    * request. Each request carries a correlation_id the client chose (unique among its requests
    * still unanswered on this stream); each response echoes it. Clients must match responses by
-   * correlation_id: today the broker handles a stream's requests one at a time and answers in
-   * arrival order, but it may answer in completion order later. A request that fails as a
+   * correlation_id: the broker appends a stream's requests in arrival order but answers them
+   * as they complete (acks=all answers wait for replication, so order can change). A request that fails as a
    * whole is answered with an error on every partition it named, and the stream goes on. The
    * broker reads at most a fixed number of unanswered requests per stream and stops reading
    * (HTTP/2 flow control holds the client back) until it has answered some. The stream ends
@@ -129,8 +129,8 @@ export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
    * Produce on one long-lived stream per client and broker, which saves an HTTP/2 stream per
    * request. Each request carries a correlation_id the client chose (unique among its requests
    * still unanswered on this stream); each response echoes it. Clients must match responses by
-   * correlation_id: today the broker handles a stream's requests one at a time and answers in
-   * arrival order, but it may answer in completion order later. A request that fails as a
+   * correlation_id: the broker appends a stream's requests in arrival order but answers them
+   * as they complete (acks=all answers wait for replication, so order can change). A request that fails as a
    * whole is answered with an error on every partition it named, and the stream goes on. The
    * broker reads at most a fixed number of unanswered requests per stream and stops reading
    * (HTTP/2 flow control holds the client back) until it has answered some. The stream ends
