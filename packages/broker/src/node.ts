@@ -260,7 +260,11 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
       {
         brokerId: config.nodeId,
         clusterId,
-        endpoints: brokerEndpoints(config.advertisedHost, clientPort, isController ? undefined : quorum.port),
+        endpoints: brokerEndpoints(
+          config.advertisedHost,
+          config.advertisedPort > 0 ? config.advertisedPort : clientPort,
+          isController ? undefined : quorum.port,
+        ),
         rack: config.brokerRack,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
         controlledShutdownTimeoutMs: Math.min(config.brokerSessionTimeoutMs, CONTROLLED_SHUTDOWN_TIMEOUT_MS_MAX),

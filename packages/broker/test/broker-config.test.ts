@@ -116,13 +116,18 @@ describe("broker config", () => {
       [
         "duplicate voter ids",
         { "controller.quorum.voters": "1@a:9093,1@b:9093" },
-        /controller.quorum.voters lists node id 1 twice; give every voter its own node.id/,
+        /controller.quorum.voters lists node id 1 twice; give every node its own node.id/,
       ],
       ["a voter without an id", { "controller.quorum.voters": "a:9093" }, /entry "a:9093" is not id@host:port; write e.g. 1@host1:9093/],
       ["a voter without a port", { "controller.quorum.voters": "1@a" }, /entry "1@a" is not id@host:port/],
       ["a voter with a negative id", { "controller.quorum.voters": "-1@a:9093" }, /entry "-1@a:9093" is not id@host:port/],
       ["a voter with an empty host", { "controller.quorum.voters": "1@:9093" }, /entry "1@:9093" is not id@host:port/],
       ["a voter with port 0", { "controller.quorum.voters": "1@a:0" }, /entry "1@a:0" has port 0; use 1..65535/],
+      [
+        "a replica fetch address without a port",
+        { "replica.fetch.addresses": "2@a" },
+        /replica.fetch.addresses entry "2@a" is not id@host:port/,
+      ],
       ["a voter with port 70000", { "controller.quorum.voters": "1@a:70000" }, /entry "1@a:70000" has port 70000; use 1..65535/],
       ["a voter with a non-numeric port", { "controller.quorum.voters": "1@a:x" }, /entry "1@a:x" is not id@host:port/],
       [

@@ -10,6 +10,7 @@ import {
   nodeRoleProblems,
   PROCESS_ROLES,
   type ProcessRole,
+  parseNodeAddresses,
   parseProcessRoles,
   parseQuorumVoters,
   type QuorumVoter,
@@ -49,6 +50,20 @@ export const brokerConfigDefs = [
   },
   { name: "listener.host", type: "string", defaultValue: "0.0.0.0", doc: "Address the client, controller and HTTP listeners bind to." },
   { name: "advertised.host", type: "string", defaultValue: "localhost", doc: "Host name clients are told to use to reach this node." },
+  {
+    name: "advertised.port",
+    type: "int",
+    defaultValue: 0,
+    min: 0,
+    max: 65535,
+    doc: "Port clients are told to use to reach this node (behind a proxy or NAT); 0 = the client port it listens on.",
+  },
+  {
+    name: "replica.fetch.addresses",
+    type: "string",
+    defaultValue: "",
+    doc: "Where this node fetches from each leader instead of its advertised address, as id@host:port,... (a separate replication path); empty = advertised addresses.",
+  },
   {
     name: "client.port",
     type: "int",
@@ -311,6 +326,8 @@ export interface BrokerConfig {
   singleNode: boolean;
   listenerHost: string;
   advertisedHost: string;
+  advertisedPort: number;
+  replicaFetchAddresses: string;
   clientPort: number;
   controllerPort: number;
   httpPort: number;
@@ -436,6 +453,8 @@ export function loadBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
   if (typeof nodeId === "number" && roles.problems.length === 0 && voters.problems.length === 0) {
     problems.push(...nodeRoleProblems(nodeId, roles.value, voters.value));
   }
+  const fetchAddresses = parseNodeAddresses(String(values["replicaFetchAddresses"] ?? ""), "replica.fetch.addresses");
+  problems.push(...fetchAddresses.problems);
   const clusterId = values["clusterId"];
   if (typeof clusterId === "string" && clusterId !== "") {
     const problem = clusterIdProblem(clusterId);

@@ -37,6 +37,11 @@ export function parseProcessRoles(text: string): ParseResult<ReadonlySet<Process
 
 /** `1@host1:9093,2@host2:9093` to voters; `[::1]` style hosts are accepted. Empty text = no list. */
 export function parseQuorumVoters(text: string): ParseResult<QuorumVoter[]> {
+  return parseNodeAddresses(text, "controller.quorum.voters");
+}
+
+/** An `id@host:port,...` list (of config `key`, named in every problem) to entries; ids unique. */
+export function parseNodeAddresses(text: string, key: string): ParseResult<QuorumVoter[]> {
   const voters: QuorumVoter[] = [];
   const problems: string[] = [];
   const entries = text
@@ -46,22 +51,22 @@ export function parseQuorumVoters(text: string): ParseResult<QuorumVoter[]> {
   for (const entry of entries) {
     const match = /^(\d+)@(\[[^\]]+\]|[^:@[\]]+):(\d+)$/.exec(entry);
     if (!match) {
-      problems.push(`controller.quorum.voters entry "${entry}" is not id@host:port; write e.g. 1@host1:9093,2@host2:9093,3@host3:9093`);
+      problems.push(`${key} entry "${entry}" is not id@host:port; write e.g. 1@host1:9093,2@host2:9093,3@host3:9093`);
       continue;
     }
     const [, idText = "", rawHost = "", portText = ""] = match;
     const id = Number(idText);
     const port = Number(portText);
     if (!Number.isSafeInteger(id) || id > 2147483647) {
-      problems.push(`controller.quorum.voters entry "${entry}" has node id ${idText}; use 0..2147483647`);
+      problems.push(`${key} entry "${entry}" has node id ${idText}; use 0..2147483647`);
       continue;
     }
     if (port < 1 || port > 65535) {
-      problems.push(`controller.quorum.voters entry "${entry}" has port ${portText}; use 1..65535`);
+      problems.push(`${key} entry "${entry}" has port ${portText}; use 1..65535`);
       continue;
     }
     if (voters.some((v) => v.id === id)) {
-      problems.push(`controller.quorum.voters lists node id ${id} twice; give every voter its own node.id`);
+      problems.push(`${key} lists node id ${id} twice; give every node its own node.id`);
       continue;
     }
     voters.push({ id, host: rawHost.replace(/^\[(.*)\]$/, "$1"), port });

@@ -23,7 +23,9 @@ import {
 } from "@castle/protocol";
 import type { LogConfig, LogManager, PartitionLog } from "@castle/storage";
 import type { BrokerConfig } from "../config/broker-config.js";
+import { parseNodeAddresses } from "../config/node-roles.js";
 import { effectiveTopicConfigs } from "../config/topic-config.js";
+import { CLIENT_ENDPOINT } from "../controller/cluster-nodes.js";
 import type { ControllerChannel } from "../controller/controller-channel.js";
 import type { BrokerMetrics } from "../metrics/broker-metrics.js";
 import { type FetchPurgatory, partitionKey } from "./fetch-purgatory.js";
@@ -77,6 +79,13 @@ export class ReplicaManager {
 
   constructor(private readonly deps: ReplicaManagerDeps) {
     const { config } = deps;
+    // replica.fetch.addresses: a replication path apart from the advertised (client) one.
+    const fetchAddresses = new Map(
+      parseNodeAddresses(config.replicaFetchAddresses, "replica.fetch.addresses").value.map((a) => [
+        a.id,
+        `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`,
+      ]),
+    );
     this.fetchers = new ReplicaFetchers(
       {
         nodeId: config.nodeId,
@@ -87,10 +96,12 @@ export class ReplicaManager {
       },
       {
         addressOf: (brokerId) => {
+          const override = fetchAddresses.get(brokerId);
+          if (override) return override;
           const endpoint = deps
             .image()
             .broker(brokerId)
-            ?.endpoints.find((e) => e.name === "CLIENT");
+            ?.endpoints.find((e) => e.name === CLIENT_ENDPOINT);
           return endpoint ? `${endpoint.host}:${endpoint.port}` : undefined;
         },
         onAppended: () => {},
