@@ -15,6 +15,8 @@ export interface InProcessClusterOptions {
   readonly size: number;
   /** Flags for every node, over the loopback defaults (e.g. faster heartbeats). */
   readonly overrides?: Record<string, string>;
+  /** Flags for one node over `overrides` (e.g. its own replica.fetch.addresses through proxies). */
+  readonly nodeOverrides?: (id: number) => Record<string, string>;
   readonly clusterId?: string;
   /** Bound on each node becoming ready (registered and unfenced) at start and restart. */
   readonly readyTimeoutMs?: number;
@@ -59,6 +61,7 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
         "controller.quorum.voters": voters,
         "controller.port": String(controllerPorts[i]),
         ...options.overrides,
+        ...options.nodeOverrides?.(id),
       }),
     ]),
   );
