@@ -161,7 +161,12 @@ export class ReplicaManager {
         }
       }
     }
-    for (const key of [...this.leaders.keys()]) if (!stillLeading.has(key)) this.leaders.delete(key);
+    for (const key of [...this.leaders.keys()]) {
+      if (stillLeading.has(key)) continue;
+      this.leaders.delete(key);
+      // acks=all produces waiting on this partition learn at once that leadership moved.
+      this.deps.producePurgatory.notify(key);
+    }
     this.fetchers.set(followed);
   }
 
