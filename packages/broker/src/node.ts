@@ -121,7 +121,10 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
   }
 
   let replicas: ReplicaManager | undefined;
-  const metrics = new BrokerMetrics({ forEachPartition: (visit) => replicas?.forEachPartition(visit) }, config.nodeId);
+  const metrics = new BrokerMetrics({ forEachPartition: (visit) => replicas?.forEachPartition(visit) }, config.nodeId, {
+    replicationHealth: () => replicas?.replicationHealth(),
+    followerLags: () => replicas?.followerLags() ?? [],
+  });
 
   // The metadata quorum member. The controller service is bound on its listener before the
   // member exists, so it reaches the local controller through this holder.

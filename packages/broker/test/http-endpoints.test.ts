@@ -28,7 +28,7 @@ describe("HTTP endpoints", function () {
     expect((await get("/metrics", "POST")).status).to.equal(405);
   });
 
-  it("exports per-topic traffic, per-API latency, per-partition offsets and event-loop utilization", async () => {
+  it("exports per-topic traffic, per-API latency, per-partition offsets, replication health and event-loop utilization", async () => {
     await h.call(h.admin, "CreateTopics", { topics: [{ name: "m", numPartitions: 1, replicationFactor: 1 }] });
     const batch = encodeRecordBatch([{ value: Buffer.from("a") }, { value: Buffer.from("b") }], { baseTimestampMs: Date.now() });
     await h.call(h.broker, "Produce", {
@@ -66,5 +66,12 @@ describe("HTTP endpoints", function () {
     expect(value("castle_log_size_bytes", partition0)).to.equal(batch.length);
     expect(value("castle_request_duration_seconds_count", { api: "produce", outcome: "ok" })).to.equal(1);
     expect(text).to.match(/castle_event_loop_utilization_ratio\{node_id="1"\} [0-9.]+/);
+    // Replication health (a single node leads every partition, with no followers: nothing to lag).
+    expect(text).to.match(/^castle_replica_under_replicated_partition_count\{node_id="1"\} 0$/m);
+    expect(text).to.match(/^castle_replica_under_min_isr_partition_count\{node_id="1"\} 0$/m);
+    expect(text).to.match(/^castle_replica_isr_shrinks_total\{node_id="1"\} 0$/m);
+    expect(text).to.match(/^castle_replica_isr_expands_total\{node_id="1"\} 0$/m);
+    expect(text).to.match(/^castle_controller_unclean_leader_elections_total\{node_id="1"\} 0$/m);
+    expect(text, "no follower lag samples").to.not.match(/^castle_replica_follower_lag_records\{/m);
   });
 });

@@ -2,7 +2,7 @@
 // no records), fencing, controlled shutdown, elections, rebalance and placement.
 
 import { InvariantError, SeededRandom } from "@castle/common";
-import { type MetadataRecord, NO_LEADER, type PartitionChangeRecord, QuorumController } from "@castle/metadata";
+import { type MetadataRecord, NO_LEADER, type PartitionChangeRecord, QuorumController, uncleanElections } from "@castle/metadata";
 import { expect } from "chai";
 import { CLUSTER_ID, leadersPerBroker, TestCluster } from "./helpers.js";
 
@@ -391,6 +391,7 @@ describe("QuorumController: fencing, shutdown and elections", () => {
     cluster.heartbeat(other);
     const decision = cluster.controller.tick(1001);
     expect(decision.result.fencedBrokers).to.deep.equal([leader]);
+    expect(uncleanElections(cluster.image, decision.records), "the clean topic goes offline: no unclean election").to.deep.equal([]);
     cluster.commit(decision);
     expect(cluster.image.partition(clean, 0), "no live ISR member: offline, ISR kept").to.deep.include({
       leader: NO_LEADER,
@@ -407,7 +408,11 @@ describe("QuorumController: fencing, shutdown and elections", () => {
     u.inject([{ type: "PartitionChange", topicId, partition: 0, isr: [lead] }]);
     u.nowMs = 800;
     u.heartbeat(follower);
-    u.commit(u.controller.tick(1001));
+    const uncleanTick = u.controller.tick(1001);
+    expect(uncleanElections(u.image, uncleanTick.records), "counted as an unclean election").to.deep.equal([
+      { type: "PartitionChange", topicId, partition: 0, leader: follower, isr: [follower] },
+    ]);
+    u.commit(uncleanTick);
     expect(u.image.partition(topicId, 0), "unclean: the out-of-sync replica leads alone").to.deep.include({
       leader: follower,
       isr: [follower],
@@ -419,6 +424,40 @@ describe("QuorumController: fencing, shutdown and elections", () => {
     const back = cluster.heartbeat(leader);
     expect(changes(back.records)).to.deep.equal([{ type: "PartitionChange", topicId: clean, partition: 0, leader }]);
     expect(cluster.image.partition(clean, 0)?.leader).to.equal(leader);
+  });
+
+  it("counts as unclean only a leader from outside the ISR as it stood before that record", () => {
+    const cluster = new TestCluster({ autoLeaderRebalanceEnable: false }).addBrokers([1, 2, 3]);
+    const topicId = cluster.createTopic("t", 1, 3);
+    cluster.inject([{ type: "PartitionChange", topicId, partition: 0, leader: 1, isr: [1, 2] }]);
+    const change = (fields: { leader?: number; isr?: number[] }): PartitionChangeRecord => ({
+      type: "PartitionChange",
+      topicId,
+      partition: 0,
+      ...fields,
+    });
+    const cases: { name: string; records: MetadataRecord[]; unclean: number[] }[] = [
+      { name: "leader from the ISR", records: [change({ leader: 2, isr: [2] })], unclean: [] },
+      { name: "leader outside the ISR", records: [change({ leader: 3, isr: [3] })], unclean: [3] },
+      { name: "offline (no leader) is not an election", records: [change({ leader: NO_LEADER })], unclean: [] },
+      { name: "ISR change only", records: [change({ isr: [1] })], unclean: [] },
+      { name: "joined the ISR earlier in the batch", records: [change({ isr: [1, 2, 3] }), change({ leader: 3 })], unclean: [] },
+      { name: "left the ISR earlier in the batch", records: [change({ isr: [1] }), change({ leader: 2 })], unclean: [2] },
+      {
+        name: "a partition created in the same batch",
+        records: [
+          { type: "Partition", topicId: "new", partition: 0, replicas: [1, 2], isr: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0 },
+          { type: "PartitionChange", topicId: "new", partition: 0, leader: 2 },
+        ],
+        unclean: [2],
+      },
+    ];
+    for (const { name, records, unclean } of cases) {
+      expect(
+        uncleanElections(cluster.image, records).map((r) => r.leader),
+        name,
+      ).to.deep.equal(unclean);
+    }
   });
 
   it("controlled shutdown moves leadership to another ISR member, shrinks ISRs and fences, in one batch", () => {

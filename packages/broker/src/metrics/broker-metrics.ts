@@ -1,5 +1,7 @@
 // The node's Prometheus metrics. Names end in their unit; per-partition gauges are read from
-// the logs at scrape time, so the hot path only bumps counters.
+// the logs at scrape time, so the hot path only bumps counters. Replication health (Kafka's
+// ReplicaManager metrics: UnderReplicatedPartitions, UnderMinIsrPartitionCount, IsrShrinksPerSec,
+// IsrExpandsPerSec, and per-follower lag) covers the partitions this node leads.
 
 import { performance } from "node:perf_hooks";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
@@ -10,6 +12,12 @@ export interface PartitionGaugeSource {
   ): void;
 }
 
+/** The replication state the gauges read at scrape time (ReplicaManager's; nothing on a controller-only node). */
+export interface ReplicationGaugeSource {
+  replicationHealth(): { underReplicated: number; underMinIsr: number } | undefined;
+  followerLags(): readonly { topic: string; partition: number; followerId: number; lagRecords: number; lagMs: number }[];
+}
+
 export class BrokerMetrics {
   readonly registry = new Registry();
   readonly bytesIn: Counter<"topic">;
@@ -18,9 +26,12 @@ export class BrokerMetrics {
   readonly messagesOut: Counter<"topic">;
   readonly requestDuration: Histogram<"api" | "outcome">;
   readonly failedProduce: Counter<"topic" | "error">;
+  /** Counted by the leader once the controller committed the change it asked for (AlterPartition). */
+  readonly isrShrinks: Counter;
+  readonly isrExpands: Counter;
   private lastElu = performance.eventLoopUtilization();
 
-  constructor(partitions: PartitionGaugeSource, nodeId: number) {
+  constructor(partitions: PartitionGaugeSource, nodeId: number, replication?: ReplicationGaugeSource) {
     this.registry.setDefaultLabels({ node_id: String(nodeId) });
     collectDefaultMetrics({ register: this.registry, prefix: "castle_" });
     const registers = [this.registry];
@@ -77,6 +88,62 @@ export class BrokerMetrics {
     perPartition("castle_log_size_bytes", "Bytes in the partition's segments.", (size) => size);
     perPartition("castle_log_start_offset", "First offset still in the partition's log.", (_s, start) => start);
     perPartition("castle_log_end_offset", "Offset the next appended record will get.", (_s, _st, end) => end);
+    this.isrShrinks = new Counter({
+      name: "castle_replica_isr_shrinks_total",
+      help: "ISR shrinks of partitions this node leads (a follower fell more than replica.lag.time.max.ms behind).",
+      registers,
+    });
+    this.isrExpands = new Counter({
+      name: "castle_replica_isr_expands_total",
+      help: "ISR expansions of partitions this node leads (a follower caught up and rejoined).",
+      registers,
+    });
+    const health = (name: string, help: string, pick: (h: { underReplicated: number; underMinIsr: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = replication?.replicationHealth();
+          this.set(now === undefined ? 0 : pick(now));
+        },
+      });
+    health(
+      "castle_replica_under_replicated_partition_count",
+      "Partitions this node leads whose ISR is smaller than their replica set.",
+      (h) => h.underReplicated,
+    );
+    health(
+      "castle_replica_under_min_isr_partition_count",
+      "Partitions this node leads whose ISR is smaller than min.insync.replicas (acks=all produces are refused).",
+      (h) => h.underMinIsr,
+    );
+    const perFollower = (name: string, help: string, pick: (lagRecords: number, lagMs: number) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["topic", "partition", "follower"],
+        registers,
+        collect() {
+          this.reset();
+          for (const lag of replication?.followerLags() ?? []) {
+            this.set(
+              { topic: lag.topic, partition: String(lag.partition), follower: String(lag.followerId) },
+              pick(lag.lagRecords, lag.lagMs),
+            );
+          }
+        },
+      });
+    perFollower(
+      "castle_replica_follower_lag_records",
+      "Records a follower of a partition this node leads is behind the leader's log end.",
+      (records) => records,
+    );
+    perFollower(
+      "castle_replica_follower_lag_seconds",
+      "Seconds since a follower of a partition this node leads last caught up with the leader's log end.",
+      (_records, ms) => ms / 1000,
+    );
     const self = this;
     new Gauge({
       name: "castle_event_loop_utilization_ratio",

@@ -1,10 +1,11 @@
 // Metrics of the metadata quorum and the cluster as this node's image shows it (Kafka's
 // KafkaController and broker metadata metrics): read from the quorum member at scrape time.
+// Unclean leader elections are counted by the member that decided them as active controller.
 // The Raft metrics (commit latency, elections, term, role) come from the Raft node itself.
 
 import type { Clock } from "@castle/common";
 import type { MetadataQuorum } from "@castle/metadata";
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { BrokerLifecycle } from "../controller/broker-lifecycle.js";
 
 export class ControllerMetrics {
@@ -34,6 +35,15 @@ export class ControllerMetrics {
       let offline = 0;
       for (const topic of quorum.image.topics()) for (const p of topic.partitions) if (p.leader < 0) offline++;
       return offline;
+    });
+    new Counter({
+      name: "castle_controller_unclean_leader_elections_total",
+      help: "Leaders this node elected from outside the ISR while it was the active controller (each may have lost acknowledged records).",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(quorum.uncleanLeaderElections);
+      },
     });
     gauge(
       "castle_metadata_last_applied_offset",

@@ -469,6 +469,7 @@ export class ReplicaManager {
       }
       leader.settleChange({ isr: result.isr ?? [], partitionEpoch: result.partitionEpoch ?? -1 });
       this.deps.logger.info(change.reason === "shrink" ? "shrank the ISR" : "expanded the ISR", where);
+      (change.reason === "shrink" ? this.deps.metrics.isrShrinks : this.deps.metrics.isrExpands).inc();
       const log = this.deps.logs.logFor(leader.topic, leader.partition);
       if (log) this.advanceHighWatermark(leader, log);
     } catch (error) {
@@ -476,6 +477,26 @@ export class ReplicaManager {
       if (!(error instanceof ProtocolError)) throw error;
       this.deps.logger.warn("ISR change not sent; will try again", { ...where, error: error.message });
     }
+  }
+
+  /** Every follower of every partition this node leads: records behind the leader's log end, and ms since it last caught up. */
+  followerLags(): FollowerLag[] {
+    const nowMs = this.deps.clock.monotonicMs();
+    const lags: FollowerLag[] = [];
+    for (const leader of this.leaders.values()) {
+      const log = this.deps.logs.logFor(leader.topic, leader.partition);
+      if (!log) continue;
+      for (const lag of leader.followerLag(log.logEndOffset, nowMs)) {
+        lags.push({
+          topic: leader.topic,
+          partition: leader.partition,
+          followerId: lag.brokerId,
+          lagRecords: lag.lagRecords,
+          lagMs: lag.lagMs,
+        });
+      }
+    }
+    return lags;
   }
 }
 
@@ -502,4 +523,15 @@ function batchesBelow(records: Buffer, offset: number): Buffer {
   let pos = 0;
   while (pos < end && batchBaseOffset(records, pos) < offset) pos += batchSizeAt(records, pos);
   return pos === records.length ? records : records.subarray(0, pos);
+}
+
+/** One follower replica of a partition this node leads, as ReplicaManager.followerLags reports it. */
+export interface FollowerLag {
+  topic: string;
+  partition: number;
+  followerId: number;
+  /** Records between the follower's log end and the leader's. */
+  lagRecords: number;
+  /** Ms since the follower last caught up with the leader's log end (what replica.lag.time.max.ms bounds). */
+  lagMs: number;
 }

@@ -7,8 +7,8 @@
 // - an unclean election (a live replica outside the ISR, which loses data) only where the
 //   topic's unclean.leader.election.enable is true; the ISR becomes that replica alone.
 
-import type { PartitionState } from "../image/metadata-image.js";
-import { NO_LEADER, type PartitionChangeRecord } from "../records/metadata-record.js";
+import type { MetadataImage, PartitionState } from "../image/metadata-image.js";
+import { type MetadataRecord, NO_LEADER, type PartitionChangeRecord } from "../records/metadata-record.js";
 
 export interface TargetPartition {
   readonly leader: number;
@@ -60,6 +60,27 @@ export function withIsr(current: PartitionState, isr: readonly number[]): Target
 export function withLeaderIfPossible(current: PartitionState, isLive: (brokerId: number) => boolean, unclean: boolean): TargetPartition {
   if (current.leader !== NO_LEADER) return current;
   return electLeader(current.replicas, current.isr, isLive, unclean);
+}
+
+/**
+ * The unclean elections in a batch of records decided against `image`: each PartitionChange
+ * that names a leader outside the partition's ISR as it stood just before that record (records
+ * apply in order, so an earlier record of the batch counts). The records that leader lacks are
+ * lost; the active controller counts these (Kafka's UncleanLeaderElectionsPerSec).
+ */
+export function uncleanElections(image: MetadataImage, records: readonly MetadataRecord[]): PartitionChangeRecord[] {
+  const isrs = new Map<string, readonly number[]>();
+  const unclean: PartitionChangeRecord[] = [];
+  for (const record of records) {
+    if (record.type !== "PartitionChange" && record.type !== "Partition") continue;
+    const key = `${record.topicId}:${record.partition}`;
+    if (record.type === "PartitionChange" && record.leader !== undefined && record.leader !== NO_LEADER) {
+      const isr = isrs.get(key) ?? image.partition(record.topicId, record.partition)?.isr ?? [];
+      if (!isr.includes(record.leader)) unclean.push(record);
+    }
+    if (record.isr !== undefined) isrs.set(key, record.isr);
+  }
+  return unclean;
 }
 
 function electLeader(

@@ -40,8 +40,10 @@ import type {
   TopicPartitionRef,
   TopicResult,
 } from "../controller/controller-types.js";
+import { uncleanElections } from "../controller/partition-change-builder.js";
 import { type BrokerLiveness, QuorumController } from "../controller/quorum-controller.js";
 import type { MetadataImage } from "../image/metadata-image.js";
+import type { MetadataRecord } from "../records/metadata-record.js";
 import { encodeMetadataBatch } from "../records/record-codec.js";
 import {
   CONTROLLER_ENDPOINT,
@@ -75,6 +77,7 @@ export class MetadataQuorum {
   private activation: PendingActivation | undefined;
   private closed = false;
   private tickQueued = false;
+  private uncleanElectionsCommitted = 0;
   private readonly leadershipTimer: NodeJS.Timeout;
   private readonly tickTimer: NodeJS.Timeout;
 
@@ -199,6 +202,14 @@ export class MetadataQuorum {
   /** The Raft voters (controller ids) as this member knows them. */
   get voterIds(): number[] {
     return this.raftNode.status().voters.map((v) => v.nodeId);
+  }
+
+  /**
+   * Leaders this member elected from outside the ISR (unclean.leader.election.enable) while it
+   * was the active controller, since it started; each may have lost acknowledged records.
+   */
+  get uncleanLeaderElections(): number {
+    return this.uncleanElectionsCommitted;
   }
 
   /** The last metadata offset this member has applied (a broker reports it in heartbeats). */
@@ -330,17 +341,33 @@ export class MetadataQuorum {
       throw error;
     }
     if (decision.records.length === 0) return decision.result;
+    const decidedOn = this.machine.image;
     try {
       await this.raftNode.propose(encodeMetadataBatch(decision.records));
     } catch (error) {
       this.resign(`the ${what} records were not committed`);
       throw this.appendFailedError(what, error);
     }
+    this.countUncleanElections(decidedOn, decision.records);
     invariant(
       this.machine.controller !== controller || !controller.hasOutstandingRecords,
       () => `the ${what} records were committed but not replayed into the active controller`,
     );
     return decision.result;
+  }
+
+  private countUncleanElections(decidedOn: MetadataImage, records: readonly MetadataRecord[]): void {
+    const unclean = uncleanElections(decidedOn, records);
+    if (unclean.length === 0) return;
+    this.uncleanElectionsCommitted += unclean.length;
+    for (const change of unclean) {
+      this.logger.warn("elected a leader outside the ISR (unclean election): records it lacks are lost", {
+        topic: decidedOn.topicById(change.topicId)?.name ?? change.topicId,
+        partition: change.partition,
+        leader: change.leader,
+        isrBefore: decidedOn.partition(change.topicId, change.partition)?.isr,
+      });
+    }
   }
 
   private maybeTick(): void {
