@@ -119,6 +119,26 @@ describe("log recovery", () => {
     expect(readAll(recovered).equals(before)).to.equal(true);
   });
 
+  it("relearns the epochs of batches past the recovery point when a crash lost their queued index writes", async () => {
+    const dataDir = temp.make();
+    const { log } = await writeLog(dataDir, 10);
+    await log.flush();
+    const batch = batchOf(5);
+    log.append(batch, spansOf(batch), { leaderEpoch: 5, nowMs: clock.nowMs() });
+    expect(log.latestEpoch).to.equal(5);
+    // The crash takes the queued writes (the epoch-5 entry among them) with it; the bytes stay.
+    const current = manager as LogManager;
+    manager = undefined;
+    const store = (current as unknown as { indexStore: { db: ClassicLevel<Buffer, Buffer>; queued: unknown[] } }).indexStore;
+    store.queued.length = 0;
+    await store.db.close();
+    const recovered = await reopen(dataDir);
+    expect(recovered.logEndOffset).to.equal(55);
+    expect(recovered.latestEpoch, "the newest epoch read back from the batches").to.equal(5);
+    expect(recovered.endOffsetForEpoch(3)).to.deep.equal({ epoch: 3, endOffset: 50 });
+    expect(recovered.endOffsetForEpoch(5)).to.deep.equal({ epoch: 5, endOffset: 55 });
+  });
+
   it("loses nothing when the whole index directory is deleted", async () => {
     const dataDir = temp.make();
     const { log } = await writeLog(dataDir, 40);

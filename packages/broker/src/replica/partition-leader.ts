@@ -11,8 +11,9 @@
 //   an expansion is in flight the joining replica counts too (Kafka's "maximal ISR"), so the
 //   high watermark never moves past what a member of the next ISR lacks. It never goes back.
 // - Expand: a follower outside the ISR whose log end reached the high watermark and this
-//   leader epoch's start offset (so it holds everything this leader acknowledged). Shrink: an
-//   ISR member that has not caught up for replica.lag.time.max.ms.
+//   leader epoch's start offset (so it holds everything this leader acknowledged) and that
+//   caught up within replica.lag.time.max.ms. Shrink: an ISR member that has not caught up
+//   for replica.lag.time.max.ms.
 
 import type { PartitionState } from "@castle/metadata";
 
@@ -144,7 +145,13 @@ export class PartitionLeader {
     const joining = [...this.followers.entries()]
       .filter(
         ([id, p]) =>
-          !this.isrNow.includes(id) && p.logEndOffset >= highWatermark && p.logEndOffset >= this.epochStartOffset && eligible(id),
+          !this.isrNow.includes(id) &&
+          p.logEndOffset >= highWatermark &&
+          p.logEndOffset >= this.epochStartOffset &&
+          // Caught up lately, not only once: a follower that stopped fetching would be shrunk
+          // again at once, and the ISR would flap with every other follower's fetch.
+          nowMs - p.lastCaughtUpMs <= lagTimeMaxMs &&
+          eligible(id),
       )
       .map(([id]) => id);
     if (joining.length > 0)

@@ -54,6 +54,8 @@ type PartitionPhase = "truncate" | "fetch" | "parked";
 
 interface Followed extends FollowedPartition {
   phase: PartitionPhase;
+  /** A parked partition tries again (truncation first) from this time on (nowMs). */
+  parkedUntilMs: number;
 }
 
 /** One loop per leader broker. */
@@ -94,11 +96,14 @@ class LeaderLoop {
   private async run(): Promise<void> {
     while (!this.stopped && this.partitions.size > 0) {
       try {
+        // Parked partitions come back after the back-off whatever the others do: a refusal from a
+        // leader still applying metadata must not park a partition for as long as its siblings fetch.
+        const nowMs = this.deps.nowMs();
+        for (const p of this.partitions.values()) if (p.phase === "parked" && p.parkedUntilMs <= nowMs) p.phase = "truncate";
         await this.truncatePending();
         const fetching = [...this.partitions.values()].filter((p) => p.phase === "fetch");
         if (fetching.length === 0) {
           await this.pause(this.options.backoffMs);
-          for (const p of this.partitions.values()) if (p.phase === "parked") p.phase = "truncate";
           continue;
         }
         await this.fetchOnce(fetching);
@@ -158,7 +163,7 @@ class LeaderLoop {
             partition: result.partition,
             error: result.errorMessage,
           });
-          p.phase = "parked";
+          this.park(p);
           continue;
         }
         const asked = p.log.latestEpoch ?? 0;
@@ -232,12 +237,12 @@ class LeaderLoop {
         p.phase = "truncate";
         return;
       }
-      this.deps.logger.debug("leader refused a follower fetch; waiting for new metadata", {
+      this.deps.logger.debug("leader refused a follower fetch; trying again after the back-off", {
         topic: p.topic,
         partition: p.partition,
         error: name,
       });
-      p.phase = "parked";
+      this.park(p);
       return;
     }
     const records = result.recordBatches;
@@ -256,6 +261,11 @@ class LeaderLoop {
     }
     const hw = Math.min(Number(result.highWatermark), p.log.logEndOffset);
     if (hw > p.log.highWatermark) p.log.updateHighWatermark(hw);
+  }
+
+  private park(p: Followed): void {
+    p.phase = "parked";
+    p.parkedUntilMs = this.deps.nowMs() + this.options.backoffMs;
   }
 
   private call<Res>(method: "Fetch" | "OffsetForLeaderEpoch", request: unknown, timeoutMs = 10_000): Promise<Res> {
@@ -296,7 +306,7 @@ export class ReplicaFetchers {
         this.loops.set(f.leaderId, loop);
       }
       if (!loop.partitions.has(key)) {
-        loop.partitions.set(key, { ...f, phase: "truncate" });
+        loop.partitions.set(key, { ...f, phase: "truncate", parkedUntilMs: 0 });
         loop.poke();
       }
     }

@@ -65,7 +65,6 @@ export async function openPartitionLog(options: OpenPartitionOptions): Promise<P
   const epochs = new LeaderEpochCache();
   const epochEntries = state === undefined ? [] : await indexStore.entries(familyRange(KeyPrefix.LeaderEpoch, partitionKey));
   for (const [key, value] of epochEntries) epochs.assign(keySuffix(key), readInt64(value, 0));
-  const rebuildEpochs = state === undefined;
 
   let scannedUntrustedBytes = false;
   let kept = segments.length;
@@ -83,7 +82,10 @@ export async function openPartitionLog(options: OpenPartitionOptions): Promise<P
     const entries = state === undefined ? [] : await loadEntries(indexStore, partitionKey, segment.baseOffset, nextBase);
     let skipIndexAt = -1;
     const onBatch = (batch: ScannedBatch): false => {
-      if (rebuildEpochs && epochs.assign(batch.leaderEpoch, batch.baseOffset)) {
+      // Every batch scanned teaches the cache its epoch: the entries of batches past the recovery
+      // point are queued index writes that a crash may have lost while the bytes survived, and a
+      // stale newest epoch would make a follower truncate records the leader has (KIP-279).
+      if (epochs.assign(batch.leaderEpoch, batch.baseOffset)) {
         const value = Buffer.allocUnsafe(8);
         writeInt64(value, 0, batch.baseOffset);
         indexStore.put(suffixedKey(KeyPrefix.LeaderEpoch, partitionKey, batch.leaderEpoch), value);
