@@ -4,14 +4,21 @@
 // RSS, /readyz, close, a failed start); then a quorum of controller-only voters with a broker.
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import {
   allocatePorts,
+  applyRoutes,
   type CastleCluster,
   type CastleClusterOptions,
   clusterPortsNeeded,
+  FAULT_CLIENT_ENDPOINT,
+  type FaultAddressBooks,
+  faultListeners,
   PORTS_PER_NODE,
+  type ProxyTarget,
   planCastleCluster,
+  routeCastleCluster,
   startCastleCluster,
 } from "@castle/testkit";
 import { expect } from "chai";
@@ -19,6 +26,32 @@ import { expect } from "chai";
 const CLUSTER_ID = "testClusterId0000000001";
 /** Distinct fake ports 20000, 20001, ... for a plan of these options. */
 const fakePorts = (options: CastleClusterOptions): number[] => Array.from({ length: clusterPortsNeeded(options) }, (_, i) => 20000 + i);
+
+/** A stand-in for a FaultNetwork's address books: `from` reaches node `to`'s `service` at port 1000*from + 100*to + (client 1, controller 2). */
+const fakeBooks = (listeners: Record<string, Record<string, ProxyTarget>>): FaultAddressBooks => ({
+  addressBook(from: string, service: string): ReadonlyMap<string, ProxyTarget> {
+    const book = new Map<string, ProxyTarget>();
+    const fromIndex = from === FAULT_CLIENT_ENDPOINT ? 9 : Number(from);
+    for (const [to, services] of Object.entries(listeners)) {
+      const own = services[service];
+      if (own === undefined) continue;
+      book.set(to, from === to ? own : { host: "127.0.0.1", port: 1000 * fromIndex + 100 * Number(to) + (service === "client" ? 1 : 2) });
+    }
+    return book;
+  },
+});
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
 
 /** True while a process with this pid exists (signal 0 checks without signalling). */
 function alive(pid: number): boolean {
@@ -152,6 +185,21 @@ describe("castle cluster harness: plan", () => {
       error: /nodeOverrides\[1\] sets process.roles/,
     },
     {
+      name: "a routed key in overrides when faults route the cluster",
+      options: { controllers: 3, faults: true, overrides: { "advertised.port": "9000" } },
+      error: /overrides sets advertised.port, which the cluster harness sets itself/,
+    },
+    {
+      name: "a routed key in nodeOverrides when faults route the cluster",
+      options: { controllers: 3, faults: true, nodeOverrides: { 2: { "replica.fetch.addresses": "1@127.0.0.1:1" } } },
+      error: /nodeOverrides\[2\] sets replica.fetch.addresses/,
+    },
+    {
+      name: "faults with broker-only nodes",
+      options: { controllers: 1, brokers: 1, faults: true },
+      error: /faults routes voters only \(brokers: 0\)/,
+    },
+    {
       name: "nodeOverrides for a node that does not exist",
       options: { controllers: 3, nodeOverrides: { 4: { "broker.rack": "a" } } },
       error: /nodeOverrides names node 4, but the cluster's node ids are 1..3/,
@@ -162,6 +210,31 @@ describe("castle cluster harness: plan", () => {
       expect(() => planCastleCluster(refusal.options, refusal.ports ?? fakePorts(refusal.options), CLUSTER_ID)).to.throw(refusal.error);
     });
   }
+
+  it("routes each node through its own proxies: its voters list, its advertised port, its replica fetch addresses", () => {
+    const options: CastleClusterOptions = { controllers: 3, faults: true, overrides: { "log.level": "debug" } };
+    const plan = planCastleCluster(options, fakePorts(options), CLUSTER_ID);
+    const listeners = faultListeners(plan);
+    expect(listeners["2"]).to.deep.equal({ client: { host: "127.0.0.1", port: 20003 }, controller: { host: "127.0.0.1", port: 20004 } });
+    const routed = applyRoutes(plan, routeCastleCluster(plan, fakeBooks(listeners)));
+    const keys = ["controller.quorum.voters", "advertised.port", "replica.fetch.addresses", "client.port", "log.level"];
+    expect(routed.nodes.map((n) => keys.map((key) => n.overrides[key]))).to.deep.equal([
+      ["1@127.0.0.1:20001,2@127.0.0.1:1202,3@127.0.0.1:1302", "9101", "2@127.0.0.1:1201,3@127.0.0.1:1301", "20000", "debug"],
+      ["1@127.0.0.1:2102,2@127.0.0.1:20004,3@127.0.0.1:2302", "9201", "1@127.0.0.1:2101,3@127.0.0.1:2301", "20003", "debug"],
+      ["1@127.0.0.1:3102,2@127.0.0.1:3202,3@127.0.0.1:20007", "9301", "1@127.0.0.1:3101,2@127.0.0.1:3201", "20006", "debug"],
+    ]);
+    expect(routed.voters, "the plan's voters list stays the real one").to.equal(plan.voters);
+  });
+
+  it("routes controller-only voters without a client listener or an advertised port", () => {
+    const options: CastleClusterOptions = { controllers: 1, combined: false, faults: true };
+    const plan = planCastleCluster(options, fakePorts(options), CLUSTER_ID);
+    const listeners = faultListeners(plan);
+    expect(listeners).to.deep.equal({ "1": { controller: { host: "127.0.0.1", port: 20001 } } });
+    const routes = routeCastleCluster(plan, fakeBooks(listeners));
+    expect(routes.get(1)).to.deep.equal({ voters: "1@127.0.0.1:20001", advertisedPort: undefined, replicaFetchAddresses: "" });
+    expect(applyRoutes(plan, routes).nodes[0]?.overrides).to.not.have.any.keys("advertised.port", "replica.fetch.addresses");
+  });
 
   it("allocates distinct ports, dropping a port handed out twice", async () => {
     const handedOut = [30001, 30002, 30001, 30003, 30002, 30004];
@@ -328,5 +401,33 @@ describe("castle cluster harness: controller-only voters and a broker", function
     await c.restart(4);
     await c.waitReady(4, READY_AFTER_RESTART_TIMEOUT_MS);
     expect(c.bootstrap).to.equal(`127.0.0.1:${c.node(4).ports.client}`);
+  });
+});
+
+describe("castle cluster harness: three voters behind a fault network", function () {
+  this.timeout(60_000);
+  let cluster: CastleCluster | undefined;
+
+  after(async () => {
+    await cluster?.close();
+  });
+
+  it("routes Raft and clients through the proxies, and close() closes them", async () => {
+    cluster = await startCastleCluster({ controllers: 3, faults: { seed: 7 }, overrides: FAST_SESSION });
+    const c = cluster;
+    const network = c.faults;
+    if (network === undefined) throw new Error("a cluster started with faults has a fault network");
+    await c.waitReady("all", READY_AFTER_RESTART_TIMEOUT_MS);
+    for (const node of c.nodes) {
+      const proxy = network.link(FAULT_CLIENT_ENDPOINT, String(node.id), "client");
+      expect(node.bootstrap, `node ${node.id}: clients reach it through their proxy`).to.equal(`127.0.0.1:${proxy.port}`);
+      expect(node.overrides["advertised.port"], `node ${node.id} advertises that proxy`).to.equal(String(proxy.port));
+    }
+    const raftConnections = network.links.filter((l) => l.service === "controller").reduce((sum, l) => sum + l.proxy.stats.accepted, 0);
+    expect(raftConnections, "the quorum formed over the proxies").to.be.greaterThan(0);
+    const proxyPorts = network.links.map((l) => l.proxy.port);
+    await c.close();
+    const open = await Promise.all(proxyPorts.map(listening));
+    expect(open.filter(Boolean), "no proxy listens after close").to.deep.equal([]);
   });
 });

@@ -6,11 +6,19 @@
 // file only plans the cluster and keeps track of its nodes. Every wait is bounded and names
 // what it waited for with the node's last log lines; only processes started here are
 // signalled, each by its own pid.
+//
+// With `faults`, every connection is routed through a FaultNetwork (cluster.faults) started
+// before the nodes: node i reaches node j's Raft/controller listener and its client listener
+// (replication fetches) only through the (i -> j) proxies, and clients reach node j through the
+// ("client" -> j) proxy, which is also the port j advertises. A test can then cut any link,
+// one way or both, while the others keep working.
 
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { formatQuorumVoters, formatStorage, newId, type ProcessRole } from "@castle/broker";
+import { FaultNetwork } from "../fault-proxy/fault-network.js";
+import type { ProxyTarget } from "../fault-proxy/proxied-connection.js";
 import { type NodeProcess, startNodeProcess } from "../node-process.js";
 import { TempDir } from "../temp-dir.js";
 import { freePort, waitUntil } from "../wait.js";
@@ -46,6 +54,22 @@ export const HARNESS_OWNED_KEYS: readonly string[] = [
   "advertised.host",
 ];
 
+/** Keys the harness also owns when `faults` routes the cluster through a FaultNetwork. */
+export const FAULT_ROUTED_KEYS: readonly string[] = ["advertised.port", "replica.fetch.addresses"];
+
+/** The FaultNetwork endpoint of the test's own clients (node endpoints are the node ids as strings). */
+export const FAULT_CLIENT_ENDPOINT = "client";
+/** FaultNetwork service names: a node's client listener (clients, replication fetches) and its controller listener (Raft, controller RPCs). */
+export const CLIENT_SERVICE = "client";
+export const CONTROLLER_SERVICE = "controller";
+
+export interface CastleClusterFaultsOptions {
+  /** Seed of the proxies' jitter draws (FaultNetworkOptions.seed). Default 0. */
+  readonly seed?: number;
+  /** Per connection; see FaultProxyOptions. */
+  readonly heldBytesMax?: number;
+}
+
 export interface CastleClusterOptions {
   /** Voters of the metadata quorum: node ids 1..controllers. */
   readonly controllers: number;
@@ -67,6 +91,13 @@ export interface CastleClusterOptions {
   readonly nodeArgs?: readonly string[] | ((id: number) => readonly string[]);
   /** Receives every stderr line (JSON logs) of every node; by default they are dropped. */
   readonly onLog?: (id: number, line: string) => void;
+  /**
+   * Route every node-to-node and client-to-node connection through a FaultNetwork
+   * (cluster.faults); then the keys in FAULT_ROUTED_KEYS are the harness's too. Voters only
+   * (brokers: 0): a broker-only node registers its real controller port as its Raft observer
+   * address, which the active controller would dial around the proxies.
+   */
+  readonly faults?: boolean | CastleClusterFaultsOptions;
 }
 
 export interface CastleNodePorts {
@@ -87,7 +118,7 @@ export interface CastleNodePlan {
 
 export interface CastleClusterPlan {
   readonly clusterId: string;
-  /** controller.quorum.voters, the same on every node. */
+  /** controller.quorum.voters at the real ports (a routed node's own view is in its overrides). */
   readonly voters: string;
   readonly nodes: readonly CastleNodePlan[];
 }
@@ -98,8 +129,21 @@ export interface CastleClusterNode extends CastleNodePlan {
   /** The pid of the node's process while it runs, else undefined. */
   readonly pid: number | undefined;
   readonly running: boolean;
-  /** `127.0.0.1:<client port>` for a broker node, "" for a controller-only one. */
+  /**
+   * Where clients reach the node: `127.0.0.1:<client port>`, or with `faults` the client's
+   * proxy to it (its advertised port); "" for a controller-only node.
+   */
   readonly bootstrap: string;
+}
+
+/** One node's view of the others when routed through a FaultNetwork: values of FAULT_ROUTED_KEYS and the voters list. */
+export interface CastleNodeRoutes {
+  /** controller.quorum.voters as this node dials them: its own real port, the others' proxies. */
+  readonly voters: string;
+  /** advertised.port: the clients' proxy to this node; undefined for a controller-only node. */
+  readonly advertisedPort: number | undefined;
+  /** replica.fetch.addresses: this node's proxies to every other broker's client listener. */
+  readonly replicaFetchAddresses: string;
 }
 
 /** How many ports a cluster of these options needs (PORTS_PER_NODE for every node). */
@@ -126,8 +170,8 @@ function checkCount(name: string, value: number, min: number): void {
   if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${value}`);
 }
 
-function checkOverrides(where: string, overrides: Readonly<Record<string, string>>): void {
-  const owned = Object.keys(overrides).filter((key) => HARNESS_OWNED_KEYS.includes(key));
+function checkOverrides(where: string, overrides: Readonly<Record<string, string>>, ownedKeys: readonly string[]): void {
+  const owned = Object.keys(overrides).filter((key) => ownedKeys.includes(key));
   if (owned.length > 0) {
     throw new Error(`${where} sets ${owned.join(", ")}, which the cluster harness sets itself from its plan; use the options instead`);
   }
@@ -150,13 +194,19 @@ export function planCastleCluster(options: CastleClusterOptions, ports: readonly
       `a cluster of ${nodeCount} nodes needs ${needed} distinct ports, got ${ports.length} (${new Set(ports).size} distinct)`,
     );
   }
-  checkOverrides("overrides", options.overrides ?? {});
+  if (options.faults && brokers > 0) {
+    throw new Error(
+      "faults routes voters only (brokers: 0): a broker-only node registers its real controller port as its Raft observer address",
+    );
+  }
+  const owned = options.faults ? [...HARNESS_OWNED_KEYS, ...FAULT_ROUTED_KEYS] : HARNESS_OWNED_KEYS;
+  checkOverrides("overrides", options.overrides ?? {}, owned);
   for (const [id, overrides] of Object.entries(options.nodeOverrides ?? {})) {
     const nodeId = Number(id);
     if (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > nodeCount) {
       throw new Error(`nodeOverrides names node ${id}, but the cluster's node ids are 1..${nodeCount}`);
     }
-    checkOverrides(`nodeOverrides[${id}]`, overrides);
+    checkOverrides(`nodeOverrides[${id}]`, overrides, owned);
   }
 
   const portsOf = (id: number) => {
@@ -194,6 +244,60 @@ export function planCastleCluster(options: CastleClusterOptions, ports: readonly
   return { clusterId, voters, nodes };
 }
 
+/** The FaultNetwork listeners of a plan: node id -> its client (brokers) and controller (voters) listeners at their real ports. */
+export function faultListeners(plan: CastleClusterPlan): Record<string, Record<string, ProxyTarget>> {
+  const listeners: Record<string, Record<string, ProxyTarget>> = {};
+  for (const node of plan.nodes) {
+    const services: Record<string, ProxyTarget> = {};
+    if (node.roles.includes("broker")) services[CLIENT_SERVICE] = { host: CLUSTER_HOST, port: node.ports.client };
+    if (node.roles.includes("controller")) services[CONTROLLER_SERVICE] = { host: CLUSTER_HOST, port: node.ports.controller };
+    listeners[String(node.id)] = services;
+  }
+  return listeners;
+}
+
+/** What routeCastleCluster needs of a FaultNetwork: each endpoint's address book. */
+export type FaultAddressBooks = Pick<FaultNetwork, "addressBook">;
+
+/**
+ * Each node's routes through `network` (started on faultListeners(plan), with
+ * FAULT_CLIENT_ENDPOINT as a client): its voters list, its advertised port and its replica
+ * fetch addresses, by node id. Pure given the address books.
+ */
+export function routeCastleCluster(plan: CastleClusterPlan, network: FaultAddressBooks): Map<number, CastleNodeRoutes> {
+  const format = (book: ReadonlyMap<string, ProxyTarget>, skip?: string): string =>
+    [...book]
+      .filter(([id]) => id !== skip)
+      .map(([id, address]) => `${id}@${address.host}:${address.port}`)
+      .join(",");
+  const clientBook = network.addressBook(FAULT_CLIENT_ENDPOINT, CLIENT_SERVICE);
+  const routes = new Map<number, CastleNodeRoutes>();
+  for (const node of plan.nodes) {
+    const self = String(node.id);
+    routes.set(node.id, {
+      voters: format(network.addressBook(self, CONTROLLER_SERVICE)),
+      advertisedPort: clientBook.get(self)?.port,
+      replicaFetchAddresses: node.roles.includes("broker") ? format(network.addressBook(self, CLIENT_SERVICE), self) : "",
+    });
+  }
+  return routes;
+}
+
+/** The plan with each node's routes applied to its overrides (the routed keys win over everything else). */
+export function applyRoutes(plan: CastleClusterPlan, routes: ReadonlyMap<number, CastleNodeRoutes>): CastleClusterPlan {
+  return {
+    ...plan,
+    nodes: plan.nodes.map((node) => {
+      const route = routes.get(node.id);
+      if (route === undefined) return node;
+      const routed: Record<string, string> = { "controller.quorum.voters": route.voters };
+      if (route.advertisedPort !== undefined) routed["advertised.port"] = String(route.advertisedPort);
+      if (route.replicaFetchAddresses !== "") routed["replica.fetch.addresses"] = route.replicaFetchAddresses;
+      return { ...node, overrides: { ...node.overrides, ...routed } };
+    }),
+  };
+}
+
 /** VmRSS of a live process from /proc/PID/status, in bytes. */
 export function processRssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -222,9 +326,11 @@ function probeHttp(url: string, timeoutMs: number): Promise<{ status: number; bo
 /** The running cluster. Build it with startCastleCluster; always close() it. */
 export class CastleCluster {
   readonly clusterId: string;
-  /** controller.quorum.voters, the same on every node. */
+  /** controller.quorum.voters at the real ports (with `faults` each node dials its own proxies). */
   readonly voters: string;
   readonly nodes: readonly CastleClusterNode[];
+  /** The proxies every connection goes through, with the `faults` option; closed by close(). */
+  readonly faults: FaultNetwork | undefined;
   /** The current (or last) process of each node that has been started. */
   private readonly processes = new Map<number, NodeProcess>();
   /** Starts under way, so close() can wait for them and a node is never started twice. */
@@ -250,14 +356,17 @@ export class CastleCluster {
     plan: CastleClusterPlan,
     private readonly dir: TempDir,
     private readonly options: CastleClusterOptions,
+    faults: FaultNetwork | undefined,
   ) {
     this.clusterId = plan.clusterId;
     this.voters = plan.voters;
+    this.faults = faults;
     const processes = this.processes;
     this.nodes = plan.nodes.map((node) => {
       this.plans.set(node.id, node);
       const dataDir = dir.join(`node-${node.id}`);
-      const bootstrap = node.ports.client >= 0 ? `${CLUSTER_HOST}:${node.ports.client}` : "";
+      const advertised = faults !== undefined && node.ports.client >= 0 ? node.overrides["advertised.port"] : undefined;
+      const bootstrap = node.ports.client >= 0 ? `${CLUSTER_HOST}:${advertised ?? node.ports.client}` : "";
       return {
         ...node,
         dataDir,
@@ -274,11 +383,25 @@ export class CastleCluster {
     process.once("exit", this.killOnExit);
   }
 
-  /** Plans the cluster, formats every data dir, starts every node at once and waits for each "node started". */
+  /**
+   * Plans the cluster (with `faults`, starts its FaultNetwork and routes each node through it),
+   * formats every data dir, starts every node at once and waits for each "node started".
+   */
   static async start(options: CastleClusterOptions): Promise<CastleCluster> {
     const ports = await allocatePorts(clusterPortsNeeded(options));
-    const plan = planCastleCluster(options, ports, options.clusterId ?? newId());
-    const cluster = new CastleCluster(plan, new TempDir("castle-cluster-"), options);
+    let plan = planCastleCluster(options, ports, options.clusterId ?? newId());
+    let faults: FaultNetwork | undefined;
+    if (options.faults) {
+      const faultOptions = options.faults === true ? {} : options.faults;
+      faults = await FaultNetwork.start({
+        listeners: faultListeners(plan),
+        clients: [FAULT_CLIENT_ENDPOINT],
+        listenHost: CLUSTER_HOST,
+        ...faultOptions,
+      });
+      plan = applyRoutes(plan, routeCastleCluster(plan, faults));
+    }
+    const cluster = new CastleCluster(plan, new TempDir("castle-cluster-"), options, faults);
     try {
       // A node with controller.quorum.voters set refuses an unformatted data dir (KIP-631).
       for (const node of cluster.nodes) formatStorage(node.dataDir, { clusterId: plan.clusterId, nodeId: node.id });
@@ -384,7 +507,7 @@ export class CastleCluster {
 
   /**
    * Kills every process this cluster spawned, started or still starting (SIGKILL, by pid),
-   * waits for them to exit, and removes the data dirs. Idempotent.
+   * waits for them to exit, closes the fault proxies, and removes the data dirs. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -392,6 +515,7 @@ export class CastleCluster {
       for (const child of this.children) child.kill("SIGKILL");
       await Promise.all(exits);
       await Promise.allSettled([...this.starting.values()]);
+      await this.faults?.close();
       process.off("exit", this.killOnExit);
       this.dir.cleanup();
     })();
