@@ -1210,6 +1210,12 @@ function report(summary) {
       .map(([name, b]) => `${name} ${f(b / MiB, 1)} MiB`)
       .join(", ")}`,
   );
+  if ((j.cpuCoresUsed?.others ?? 0) > OTHERS_CORES_WARN) {
+    out(
+      `    WARNING: processes outside this bench used ${f(j.cpuCoresUsed.others, 2)} cores during the window; ` +
+        "JetStream's figures are lower than on a quiet machine",
+    );
+  }
   // nats-server's work runs on Go's threads, not its main one: only the producers' event loops say something here.
   out(
     `    producers' main threads on a CPU / waiting for one: ${Object.entries(j.mainThreads ?? {})

@@ -212,4 +212,51 @@ describe("partition replication (3 in-process nodes, RF 3, min.insync.replicas 2
     const accepted = await produce(leader, -1, ["after"]);
     expect(accepted.errorCode, "acks=all works again with a full ISR").to.equal(ErrorCode.NONE);
   });
+
+  it("catches up a follower whose backlog spans many partitions (fetch answers beyond gRPC's 4 MiB default)", async () => {
+    const wide = "wide";
+    const controllerNode = cluster.node(cluster.runningIds()[0] as number).context;
+    const created = await controllerNode?.controller.call("createTopics", [
+      { topics: [{ name: wide, numPartitions: 8, replicationFactor: 3, configs: {} }], timeoutMs: 10_000, validateOnly: false },
+    ]);
+    expect(created?.topics[0]?.errorCode).to.equal(ErrorCode.NONE);
+    const image = () => cluster.node(cluster.runningIds()[0] as number).quorum.image.topic(wide);
+    await waitUntil(() => image()?.partitions.every((p) => p.leader > 0), "leaders for every partition", SETTLE_MS);
+    const controller = await cluster.activeControllerId();
+    const follower = cluster.runningIds().find((id) => id !== controller && image()?.partitions.some((p) => p.leader !== id)) as number;
+    await cluster.stop(follower);
+    // 8 partitions x 1 MiB behind: one fetch answer for all of them is about 8 MiB.
+    const value = "x".repeat(64 * 1024);
+    for (const p of image()?.partitions ?? []) {
+      const leader = await waitUntil(
+        () => (p.leader !== follower ? p.leader : image()?.partitions[p.partition]?.leader),
+        "a live leader",
+        SETTLE_MS,
+      );
+      for (let i = 0; i < 16; i++) {
+        const result = await call<ProduceResponse>(cluster.node(leader).clientPort, "Produce", {
+          acks: 1,
+          timeoutMs: 5000,
+          topics: [
+            {
+              name: wide,
+              partitions: [
+                {
+                  partition: p.partition,
+                  recordBatches: encodeRecordBatch([{ key: null, value: Buffer.from(value) }], { baseTimestampMs: Date.now() }),
+                },
+              ],
+            },
+          ],
+        });
+        expect(result.topics[0]?.partitions[0]?.errorCode).to.equal(ErrorCode.NONE);
+      }
+    }
+    await cluster.restart(follower);
+    await waitUntil(
+      () => image()?.partitions.every((p) => cluster.node(follower).context?.replicas.localLog(wide, p.partition)?.logEndOffset === 16),
+      `node ${follower} to copy 16 records of every partition`,
+      SETTLE_MS,
+    );
+  });
 });

@@ -14,6 +14,7 @@ import {
   type BrokerClient,
   type FetchRequestInput,
   type FetchResponse,
+  FLOW_CONTROL_WINDOW_BYTES,
   loadCastleProto,
   type OffsetForLeaderEpochResponse,
   ProtocolError,
@@ -66,6 +67,7 @@ class LeaderLoop {
   private running = false;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private lastFailure: string | undefined;
 
   constructor(
     readonly leaderId: number,
@@ -107,9 +109,14 @@ class LeaderLoop {
           continue;
         }
         await this.fetchOnce(fetching);
+        this.lastFailure = undefined;
       } catch (error) {
         if (this.stopped) return;
-        this.deps.logger.debug("fetch from leader failed; backing off", { leaderId: this.leaderId, error: (error as Error).message });
+        const message = (error as Error).message;
+        // A new kind of failure is worth a warning; the same one again (a leader that is down) is not.
+        if (message !== this.lastFailure)
+          this.deps.logger.warn("fetch from leader failed; backing off", { leaderId: this.leaderId, error: message });
+        this.lastFailure = message;
         await this.pause(this.options.backoffMs);
       }
     }
@@ -132,7 +139,13 @@ class LeaderLoop {
     if (address === undefined) throw protocolError("LEADER_NOT_AVAILABLE", `broker ${this.leaderId} has no client endpoint in the image`);
     if (this.client && this.clientAddress === address) return this.client;
     this.client?.close();
-    this.client = new (loadCastleProto().castle.v1.Broker)(address, grpc.credentials.createInsecure());
+    // A fetch answer may hold replica.fetch.max.bytes for every partition followed here: far
+    // more than grpc-js's 4 MiB default, which refused it forever (RESOURCE_EXHAUSTED). The
+    // HTTP/2 window is widened as on the servers, or a catching-up follower crawls.
+    this.client = new (loadCastleProto().castle.v1.Broker)(address, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": -1,
+      "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES,
+    });
     this.clientAddress = address;
     return this.client;
   }
