@@ -318,7 +318,10 @@ describe("three in-process nodes", function () {
       expect(listed.errorCode, listed.errorMessage).to.equal(ErrorCode.NONE);
       expect(listed.offset, `again-${p.partition} on its leader ${p.leader}`).to.equal(0);
       for (const id of p.replicas) {
-        expect(cluster.node(id).context!.replicas.logEndOffset("again", p.partition), `again-${p.partition} on node ${id}`).to.equal(0);
+        expect(
+          cluster.node(id).context!.replicas.localLog("again", p.partition)?.logEndOffset,
+          `again-${p.partition} on node ${id}`,
+        ).to.equal(0);
       }
       expect((await produce(p.leader, "again", p.partition, batchOf(["third life"]))).errorCode).to.equal(ErrorCode.NONE);
     }
@@ -333,7 +336,10 @@ describe("three in-process nodes", function () {
     for (const p of partitionsOf("again")) {
       expect((await latestOffset(p.leader, "again", p.partition)).offset, `again-${p.partition} after the quick re-create`).to.equal(0);
       for (const id of p.replicas) {
-        expect(cluster.node(id).context!.replicas.logEndOffset("again", p.partition), `again-${p.partition} on node ${id}`).to.equal(0);
+        expect(
+          cluster.node(id).context!.replicas.localLog("again", p.partition)?.logEndOffset,
+          `again-${p.partition} on node ${id}`,
+        ).to.equal(0);
       }
     }
   });

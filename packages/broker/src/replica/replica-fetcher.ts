@@ -16,6 +16,7 @@ import {
   type FetchResponse,
   FLOW_CONTROL_WINDOW_BYTES,
   loadCastleProto,
+  type OffsetForLeaderEpochRequestInput,
   type OffsetForLeaderEpochResponse,
   ProtocolError,
   protocolError,
@@ -157,15 +158,17 @@ class LeaderLoop {
     const withEpoch = pending.filter((p) => p.log.latestEpoch !== undefined);
     for (const p of pending) if (p.log.latestEpoch === undefined) p.phase = "fetch";
     if (withEpoch.length === 0) return;
-    const byTopic = new Map<string, Followed[]>();
-    for (const p of withEpoch) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
-    const response = await this.call<OffsetForLeaderEpochResponse>("OffsetForLeaderEpoch", {
+    const request: OffsetForLeaderEpochRequestInput = {
       replicaId: this.options.nodeId,
-      topics: [...byTopic].map(([name, parts]) => ({
+      topics: [...groupByTopic(withEpoch)].map(([name, parts]) => ({
         name,
         partitions: parts.map((p) => ({ partition: p.partition, currentLeaderEpoch: p.leaderEpoch, leaderEpoch: p.log.latestEpoch ?? 0 })),
       })),
-    });
+    };
+    const client = this.stub();
+    const response = await unary<OffsetForLeaderEpochResponse>((done) =>
+      client.OffsetForLeaderEpoch(request, { deadline: deadlineIn(LEADER_CALL_TIMEOUT_MS) }, done),
+    );
     for (const topic of response.topics) {
       for (const result of topic.partitions) {
         const p = this.partitions.get(partitionKey(topic.name, result.partition));
@@ -209,8 +212,6 @@ class LeaderLoop {
   }
 
   private async fetchOnce(fetching: readonly Followed[]): Promise<void> {
-    const byTopic = new Map<string, Followed[]>();
-    for (const p of fetching) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
     const request: FetchRequestInput = {
       replicaId: this.options.nodeId,
       maxWaitMs: this.options.fetchWaitMaxMs,
@@ -218,7 +219,7 @@ class LeaderLoop {
       maxBytes: this.options.fetchMaxBytes * Math.max(1, fetching.length),
       format: "RECORD_FORMAT_BATCHES",
       clientId: `replica-fetcher-${this.options.nodeId}`,
-      topics: [...byTopic].map(([name, parts]) => ({
+      topics: [...groupByTopic(fetching)].map(([name, parts]) => ({
         name,
         partitions: parts.map((p) => ({
           partition: p.partition,
@@ -228,7 +229,10 @@ class LeaderLoop {
         })),
       })),
     };
-    const response = await this.call<FetchResponse>("Fetch", request, this.options.fetchWaitMaxMs + 10_000);
+    const client = this.stub();
+    const response = await unary<FetchResponse>((done) =>
+      client.Fetch(request, { deadline: deadlineIn(this.options.fetchWaitMaxMs + LEADER_CALL_TIMEOUT_MS) }, done),
+    );
     for (const topic of response.topics) {
       for (const result of topic.partitions) {
         const p = this.partitions.get(partitionKey(topic.name, result.partition));
@@ -280,17 +284,29 @@ class LeaderLoop {
     p.phase = "parked";
     p.parkedUntilMs = this.deps.nowMs() + this.options.backoffMs;
   }
+}
 
-  private call<Res>(method: "Fetch" | "OffsetForLeaderEpoch", request: unknown, timeoutMs = 10_000): Promise<Res> {
-    const client = this.stub() as unknown as Record<string, (...a: unknown[]) => void>;
-    const fn = client[method];
-    if (!fn) return Promise.reject(new Error(`castle.v1.Broker has no method ${method}`));
-    return new Promise<Res>((resolve, reject) => {
-      fn.call(client, request, { deadline: new Date(Date.now() + timeoutMs) }, (error: grpc.ServiceError | null, response: Res) =>
-        error ? reject(error) : resolve(response),
-      );
-    });
+/** Partitions by topic name, each topic's in their order: one entry per topic in a request. */
+function groupByTopic(partitions: readonly Followed[]): Map<string, Followed[]> {
+  const byTopic = new Map<string, Followed[]>();
+  for (const p of partitions) {
+    const list = byTopic.get(p.topic);
+    if (list) list.push(p);
+    else byTopic.set(p.topic, [p]);
   }
+  return byTopic;
+}
+
+/** How long a call to a leader may take beyond its own wait. */
+const LEADER_CALL_TIMEOUT_MS = 10_000;
+
+const deadlineIn = (ms: number): Date => new Date(Date.now() + ms);
+
+/** A typed unary call as a promise. */
+function unary<Res>(invoke: (done: (error: grpc.ServiceError | null, response?: Res) => void) => void): Promise<Res> {
+  return new Promise<Res>((resolve, reject) =>
+    invoke((error, response) => (error || response === undefined ? reject(error ?? new Error("empty response")) : resolve(response))),
+  );
 }
 
 /** Every follower loop of this node, by leader broker. */
@@ -331,12 +347,6 @@ export class ReplicaFetchers {
         loop.start();
       }
     }
-  }
-
-  get followedCount(): number {
-    let n = 0;
-    for (const loop of this.loops.values()) n += loop.partitions.size;
-    return n;
   }
 
   close(): void {

@@ -366,11 +366,6 @@ export class ReplicaManager {
     return isFollowerFetch(replicaId) ? log.logEndOffset : log.highWatermark;
   }
 
-  /** The partition's log end offset, or -1 if this node has no such log (a waiting fetch compares it to notice appends). */
-  logEndOffset(topic: string, partition: number): number {
-    return this.deps.logs.logFor(topic, partition)?.logEndOffset ?? -1;
-  }
-
   /** Kafka ListOffsets: -1 latest, -2 earliest, else the first offset with timestamp >= it. */
   listOffset(topic: string, partition: number, timestamp: number): { offset: number; timestamp: number } {
     const log = this.leaderLog(topic, partition);
