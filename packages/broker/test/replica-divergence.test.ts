@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { ErrorCode, encodeRecordBatch, loadCastleProto, type ProduceResponse } from "@castle/protocol";
 import type { PartitionLog } from "@castle/storage";
-import { castleCliPath, FaultProxy, freePort, type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
+import { castleCliPath, type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 
@@ -53,8 +53,6 @@ function dumpVerified(segment: string): DumpedBatch[] {
 describe("replica divergence: a leader's unreplicated acks=1 suffix is truncated when it returns", function () {
   this.timeout(60_000);
   let cluster: InProcessCluster;
-  /** proxies.get(`${i}->${j}`): node i's replication path to node j. */
-  const proxies = new Map<string, FaultProxy>();
 
   const state = () => cluster.node(cluster.runningIds()[0] as number).quorum.image.topic(TOPIC)?.partitions[0];
   const logOf = (id: number): PartitionLog => {
@@ -64,19 +62,8 @@ describe("replica divergence: a leader's unreplicated acks=1 suffix is truncated
   };
 
   before(async () => {
-    const clientPorts = new Map<number, number>();
-    for (const id of IDS) clientPorts.set(id, await freePort());
-    for (const from of IDS) {
-      for (const to of IDS) {
-        if (from === to) continue;
-        const proxy = await FaultProxy.start({
-          target: { host: "127.0.0.1", port: clientPorts.get(to) as number },
-          name: `${from}->${to}`,
-        });
-        proxies.set(`${from}->${to}`, proxy);
-      }
-    }
     cluster = await startInProcessCluster({
+      proxiedReplication: true,
       size: 3,
       overrides: {
         "broker.heartbeat.interval.ms": "200",
@@ -87,12 +74,6 @@ describe("replica divergence: a leader's unreplicated acks=1 suffix is truncated
         "auto.leader.rebalance.enable": "false",
         "auto.create.topics.enable": "false",
       },
-      nodeOverrides: (id) => ({
-        "client.port": String(clientPorts.get(id)),
-        "replica.fetch.addresses": IDS.filter((j) => j !== id)
-          .map((j) => `${j}@127.0.0.1:${proxies.get(`${id}->${j}`)?.port}`)
-          .join(","),
-      }),
     });
     const created = await cluster.node(1).context?.controller.call("createTopics", [
       {
@@ -106,7 +87,6 @@ describe("replica divergence: a leader's unreplicated acks=1 suffix is truncated
   });
   after(async () => {
     await cluster?.close();
-    for (const proxy of proxies.values()) await proxy.close();
   });
 
   it("truncates to the epoch boundary and leaves every replica byte-identical below the high watermark", async () => {
@@ -121,7 +101,7 @@ describe("replica divergence: a leader's unreplicated acks=1 suffix is truncated
       await waitUntil(() => logOf(id).logEndOffset === epochBoundary, `node ${id} to copy the first records`, SETTLE_MS);
 
     // The followers' fetches from the leader fail from now on; acks=1 records stay on the leader alone.
-    for (const id of followers) proxies.get(`${id}->${oldLeader}`)?.cut("both", { mode: "reset" });
+    for (const id of followers) cluster.replicationLink(id, oldLeader).cut("both", { mode: "reset" });
     const unreplicated = await produce(port(oldLeader), 1, ["lost0", "lost1", "lost2"]);
     expect(unreplicated.errorCode, unreplicated.errorMessage).to.equal(ErrorCode.NONE);
     expect(logOf(oldLeader).logEndOffset).to.equal(epochBoundary + 3);
@@ -145,7 +125,7 @@ describe("replica divergence: a leader's unreplicated acks=1 suffix is truncated
     expect(Number(written.baseOffset), "the new epoch starts where the replicated records end").to.equal(epochBoundary);
 
     // The old leader returns as a follower: it must cut lost0..lost2 and copy b0, b1.
-    for (const proxy of proxies.values()) proxy.heal();
+    for (const from of IDS) for (const to of IDS) if (from !== to) cluster.replicationLink(from, to).heal();
     await cluster.restart(oldLeader);
     const end = epochBoundary + 2;
     await waitUntil(

@@ -7,7 +7,7 @@
 // wait is bounded.
 
 import { ErrorCode, encodeRecordBatch, loadCastleProto, type ProduceResponse } from "@castle/protocol";
-import { FaultProxy, freePort, type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
+import { type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 
@@ -48,8 +48,6 @@ function produce(port: number, topic: string, values: readonly string[]): Promis
 describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)", function () {
   this.timeout(60_000);
   let cluster: InProcessCluster;
-  /** proxies.get(`${i}->${j}`): node i's replication path to node j. */
-  const proxies = new Map<string, FaultProxy>();
 
   const scrape = async (id: number): Promise<string> =>
     (await globalThis.fetch(`http://127.0.0.1:${cluster.node(id).httpPort}/metrics`)).text();
@@ -90,19 +88,8 @@ describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)
   };
 
   before(async () => {
-    const clientPorts = new Map<number, number>();
-    for (const id of IDS) clientPorts.set(id, await freePort());
-    for (const from of IDS) {
-      for (const to of IDS) {
-        if (from === to) continue;
-        const proxy = await FaultProxy.start({
-          target: { host: "127.0.0.1", port: clientPorts.get(to) as number },
-          name: `${from}->${to}`,
-        });
-        proxies.set(`${from}->${to}`, proxy);
-      }
-    }
     cluster = await startInProcessCluster({
+      proxiedReplication: true,
       size: 3,
       overrides: {
         "broker.heartbeat.interval.ms": "200",
@@ -112,18 +99,11 @@ describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)
         "auto.leader.rebalance.enable": "false",
         "auto.create.topics.enable": "false",
       },
-      nodeOverrides: (id) => ({
-        "client.port": String(clientPorts.get(id)),
-        "replica.fetch.addresses": IDS.filter((j) => j !== id)
-          .map((j) => `${j}@127.0.0.1:${proxies.get(`${id}->${j}`)?.port}`)
-          .join(","),
-      }),
     });
     await createTopic(HEALTH, 1, { "min.insync.replicas": "3" });
   });
   after(async () => {
     await cluster?.close();
-    for (const proxy of proxies.values()) await proxy.close();
   });
 
   it("reports lag in records and seconds for each follower of a partition the node leads, and nothing for others", async () => {
@@ -153,7 +133,7 @@ describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)
     const shrinks = sample(before, "castle_replica_isr_shrinks_total") ?? Number.NaN;
     const expands = sample(before, "castle_replica_isr_expands_total") ?? Number.NaN;
 
-    proxies.get(`${follower}->${leader}`)?.cut("both", { mode: "reset" });
+    cluster.replicationLink(follower, leader).cut("both", { mode: "reset" });
     const written = await produce(cluster.node(leader).clientPort, HEALTH, ["d", "e", "f", "g"]);
     expect(written.errorCode, written.errorMessage).to.equal(ErrorCode.NONE);
     const shrunk = await scrapeUntil(leader, (t) => underReplicated(t) === 1, "the partition under-replicated");
@@ -163,7 +143,7 @@ describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)
     expect(lagSeconds(shrunk, follower), "past replica.lag.time.max.ms").to.be.greaterThan(1.5);
     expect(state(HEALTH)?.isr, "the committed ISR").to.not.include(follower);
 
-    proxies.get(`${follower}->${leader}`)?.heal();
+    cluster.replicationLink(follower, leader).heal();
     const healed = await scrapeUntil(leader, (t) => underReplicated(t) === 0, "the partition fully replicated again");
     expect(underMinIsr(healed)).to.equal(0);
     expect(sample(healed, "castle_replica_isr_expands_total"), "one expansion").to.equal(expands + 1);
@@ -197,7 +177,7 @@ describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)
     if (victim === undefined) throw new Error(`every partition of ${DIRTY} is led by the active controller ${active}`);
     const led = partitions.filter((p) => p.leader === victim).map((p) => p.partition);
     // Its followers stop copying it: it shrinks the ISR of each partition it leads to itself alone.
-    for (const id of IDS.filter((i) => i !== victim)) proxies.get(`${id}->${victim}`)?.cut("both", { mode: "reset" });
+    for (const id of IDS.filter((i) => i !== victim)) cluster.replicationLink(id, victim).cut("both", { mode: "reset" });
     await waitUntil(
       () => led.every((p) => state(DIRTY, p)?.isr.length === 1),
       `the ISRs of ${DIRTY} partitions ${led.join(",")} down to node ${victim}`,
@@ -214,6 +194,6 @@ describe("replication metrics (3 in-process nodes, replica.lag.time.max.ms 1500)
     for (const id of cluster.runningIds().filter((i) => i !== active)) {
       expect(sample(await scrape(id), "castle_controller_unclean_leader_elections_total"), `node ${id}`).to.equal(0);
     }
-    for (const proxy of proxies.values()) proxy.heal();
+    for (const from of IDS) for (const to of IDS) if (from !== to) cluster.replicationLink(from, to).heal();
   });
 });

@@ -6,6 +6,7 @@
 import { formatStorage, type RunningNode, startNode } from "@castle/broker";
 import { silentLogger } from "@castle/common";
 import { allocatePorts } from "./cluster/castle-cluster.js";
+import { FaultProxy } from "./fault-proxy/fault-proxy.js";
 import { loopbackNodeFlags } from "./in-process-node.js";
 import { TempDir } from "./temp-dir.js";
 import { waitUntil } from "./wait.js";
@@ -15,8 +16,12 @@ export interface InProcessClusterOptions {
   readonly size: number;
   /** Flags for every node, over the loopback defaults (e.g. faster heartbeats). */
   readonly overrides?: Record<string, string>;
-  /** Flags for one node over `overrides` (e.g. its own replica.fetch.addresses through proxies). */
-  readonly nodeOverrides?: (id: number) => Record<string, string>;
+  /**
+   * Route every follower's fetches from every leader through its own FaultProxy
+   * (replicationLink(from, to)), so a test can cut replication while clients still reach the
+   * leader. Sets each node's client.port and replica.fetch.addresses.
+   */
+  readonly proxiedReplication?: boolean;
   readonly clusterId?: string;
   /** Bound on each node becoming ready (registered and unfenced) at start and restart. */
   readonly readyTimeoutMs?: number;
@@ -38,6 +43,8 @@ export interface InProcessCluster {
   stop(id: number): Promise<void>;
   /** Starts node `id` again with the same flags and data directory, and waits until it is ready. */
   restart(id: number): Promise<RunningNode>;
+  /** Node `from`'s replication path to node `to` (with proxiedReplication; throws otherwise). */
+  replicationLink(from: number, to: number): FaultProxy;
   /** Closes every running node and removes the data directories. */
   close(): Promise<void>;
 }
@@ -53,6 +60,7 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
   const clusterId = options.clusterId ?? DEFAULT_CLUSTER_ID;
   const controllerPorts = await allocatePorts(ids.length);
   const voters = ids.map((id, i) => `${id}@127.0.0.1:${controllerPorts[i]}`).join(",");
+  const links = options.proxiedReplication ? await replicationLinks(ids) : undefined;
   const flagsById = new Map(
     ids.map((id, i) => [
       id,
@@ -61,7 +69,7 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
         "controller.quorum.voters": voters,
         "controller.port": String(controllerPorts[i]),
         ...options.overrides,
-        ...options.nodeOverrides?.(id),
+        ...links?.flags(id),
       }),
     ]),
   );
@@ -111,10 +119,16 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
       await node.whenReady(readyTimeoutMs);
       return node;
     },
+    replicationLink(from, to) {
+      const link = links?.proxies.get(`${from}->${to}`);
+      if (!link) throw new Error(`no replication link ${from}->${to}: start the cluster with proxiedReplication`);
+      return link;
+    },
     async close() {
       const nodes = [...running.values()];
       running.clear();
       await Promise.allSettled(nodes.map((n) => n.close()));
+      for (const link of links?.proxies.values() ?? []) await link.close();
       dir.cleanup();
     },
   };
@@ -130,4 +144,30 @@ export async function startInProcessCluster(options: InProcessClusterOptions): P
     throw error;
   }
   return cluster;
+}
+
+/** One proxy per directed pair of nodes, in front of the target's client port, and the flags that route through them. */
+async function replicationLinks(
+  ids: readonly number[],
+): Promise<{ proxies: Map<string, FaultProxy>; flags: (id: number) => Record<string, string> }> {
+  const ports = await allocatePorts(ids.length);
+  const clientPorts = new Map(ids.map((id, i) => [id, ports[i] as number]));
+  const proxies = new Map<string, FaultProxy>();
+  for (const from of ids) {
+    for (const to of ids) {
+      if (from === to) continue;
+      proxies.set(
+        `${from}->${to}`,
+        await FaultProxy.start({ target: { host: "127.0.0.1", port: clientPorts.get(to) as number }, name: `${from}->${to}` }),
+      );
+    }
+  }
+  const flags = (id: number): Record<string, string> => ({
+    "client.port": String(clientPorts.get(id)),
+    "replica.fetch.addresses": ids
+      .filter((j) => j !== id)
+      .map((j) => `${j}@127.0.0.1:${proxies.get(`${id}->${j}`)?.port}`)
+      .join(","),
+  });
+  return { proxies, flags };
 }
