@@ -8,6 +8,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import type { ProtoGrpcType as AdminProto } from "../generated/admin.js";
 import type { ProtoGrpcType as BrokerProto } from "../generated/broker.js";
 import type { ProtoGrpcType as ControllerProto } from "../generated/controller.js";
+import type { ProtoGrpcType as GroupProto } from "../generated/group.js";
 import type { ProtoGrpcType as RaftProto } from "../generated/raft.js";
 
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -25,6 +26,7 @@ export const PROTO_FILES = [
   "castle/v1/admin.proto",
   "castle/v1/raft.proto",
   "castle/v1/controller.proto",
+  "castle/v1/group.proto",
 ] as const;
 
 /** The repository's proto/ directory (the one source of truth for the wire). */
@@ -37,7 +39,7 @@ export function protoRoot(): string {
   throw new Error(`cannot find proto/castle/v1 near ${fileURLToPath(import.meta.url)}`);
 }
 
-export type CastleProto = BrokerProto & AdminProto & RaftProto & ControllerProto;
+export type CastleProto = BrokerProto & AdminProto & RaftProto & ControllerProto & GroupProto;
 
 let cached: CastleProto | undefined;
 

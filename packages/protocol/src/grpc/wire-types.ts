@@ -26,18 +26,28 @@ export type { ClusterNode, ClusterNodeInput } from "../generated/castle/v1/Clust
 export type { ConfigEntry, ConfigEntryInput } from "../generated/castle/v1/ConfigEntry.js";
 export type { ConfigResourceType } from "../generated/castle/v1/ConfigResourceType.js";
 export type { ConfigSource } from "../generated/castle/v1/ConfigSource.js";
+export type { ConsumerAssignment, ConsumerAssignmentInput } from "../generated/castle/v1/ConsumerAssignment.js";
+export type { ConsumerSubscription, ConsumerSubscriptionInput } from "../generated/castle/v1/ConsumerSubscription.js";
+export type { ConsumerTopicPartitions, ConsumerTopicPartitionsInput } from "../generated/castle/v1/ConsumerTopicPartitions.js";
 export type { ControllerClient, ControllerHandlers } from "../generated/castle/v1/Controller.js";
 export type { CreatePartitionsRequest, CreatePartitionsRequestInput } from "../generated/castle/v1/CreatePartitionsRequest.js";
 export type { CreatePartitionsResponse, CreatePartitionsResponseInput } from "../generated/castle/v1/CreatePartitionsResponse.js";
 export type { CreateTopicResultInput } from "../generated/castle/v1/CreateTopicResult.js";
 export type { CreateTopicsRequest, CreateTopicsRequestInput } from "../generated/castle/v1/CreateTopicsRequest.js";
 export type { CreateTopicsResponse, CreateTopicsResponseInput } from "../generated/castle/v1/CreateTopicsResponse.js";
+export type { DeletedGroupResult, DeletedGroupResultInput } from "../generated/castle/v1/DeletedGroupResult.js";
+export type { DeleteGroupsRequest, DeleteGroupsRequestInput } from "../generated/castle/v1/DeleteGroupsRequest.js";
+export type { DeleteGroupsResponse, DeleteGroupsResponseInput } from "../generated/castle/v1/DeleteGroupsResponse.js";
 export type { DeleteTopicsRequest, DeleteTopicsRequestInput } from "../generated/castle/v1/DeleteTopicsRequest.js";
 export type { DeleteTopicsResponse, DeleteTopicsResponseInput } from "../generated/castle/v1/DeleteTopicsResponse.js";
 export type { DescribeClusterRequest, DescribeClusterRequestInput } from "../generated/castle/v1/DescribeClusterRequest.js";
 export type { DescribeClusterResponse, DescribeClusterResponseInput } from "../generated/castle/v1/DescribeClusterResponse.js";
 export type { DescribeConfigsRequest, DescribeConfigsRequestInput } from "../generated/castle/v1/DescribeConfigsRequest.js";
 export type { DescribeConfigsResponse, DescribeConfigsResponseInput } from "../generated/castle/v1/DescribeConfigsResponse.js";
+export type { DescribedGroup, DescribedGroupInput } from "../generated/castle/v1/DescribedGroup.js";
+export type { DescribedGroupMember, DescribedGroupMemberInput } from "../generated/castle/v1/DescribedGroupMember.js";
+export type { DescribeGroupsRequest, DescribeGroupsRequestInput } from "../generated/castle/v1/DescribeGroupsRequest.js";
+export type { DescribeGroupsResponse, DescribeGroupsResponseInput } from "../generated/castle/v1/DescribeGroupsResponse.js";
 export type { DescribeQuorumRequest, DescribeQuorumRequestInput } from "../generated/castle/v1/DescribeQuorumRequest.js";
 export type { DescribeQuorumResponse, DescribeQuorumResponseInput } from "../generated/castle/v1/DescribeQuorumResponse.js";
 export type { DescribeTopicsRequest, DescribeTopicsRequestInput } from "../generated/castle/v1/DescribeTopicsRequest.js";
@@ -48,6 +58,22 @@ export type { ElectLeadersResponse, ElectLeadersResponseInput } from "../generat
 export type { FetchPartitionResponse, FetchPartitionResponseInput } from "../generated/castle/v1/FetchPartitionResponse.js";
 export type { FetchRequest, FetchRequestInput } from "../generated/castle/v1/FetchRequest.js";
 export type { FetchResponse, FetchResponseInput } from "../generated/castle/v1/FetchResponse.js";
+export type { FindCoordinatorRequest, FindCoordinatorRequestInput } from "../generated/castle/v1/FindCoordinatorRequest.js";
+export type { FindCoordinatorResponse, FindCoordinatorResponseInput } from "../generated/castle/v1/FindCoordinatorResponse.js";
+export type { GroupClient, GroupHandlers } from "../generated/castle/v1/Group.js";
+export type { HeartbeatRequest, HeartbeatRequestInput } from "../generated/castle/v1/HeartbeatRequest.js";
+export type { HeartbeatResponse, HeartbeatResponseInput } from "../generated/castle/v1/HeartbeatResponse.js";
+export type { JoinGroupMember, JoinGroupMemberInput } from "../generated/castle/v1/JoinGroupMember.js";
+export type { JoinGroupProtocol, JoinGroupProtocolInput } from "../generated/castle/v1/JoinGroupProtocol.js";
+export type { JoinGroupRequest, JoinGroupRequestInput } from "../generated/castle/v1/JoinGroupRequest.js";
+export type { JoinGroupResponse, JoinGroupResponseInput } from "../generated/castle/v1/JoinGroupResponse.js";
+export type { LeaveGroupRequest, LeaveGroupRequestInput } from "../generated/castle/v1/LeaveGroupRequest.js";
+export type { LeaveGroupResponse, LeaveGroupResponseInput } from "../generated/castle/v1/LeaveGroupResponse.js";
+export type { LeavingMember, LeavingMemberInput } from "../generated/castle/v1/LeavingMember.js";
+export type { LeavingMemberResult, LeavingMemberResultInput } from "../generated/castle/v1/LeavingMemberResult.js";
+export type { ListedGroup, ListedGroupInput } from "../generated/castle/v1/ListedGroup.js";
+export type { ListGroupsRequest, ListGroupsRequestInput } from "../generated/castle/v1/ListGroupsRequest.js";
+export type { ListGroupsResponse, ListGroupsResponseInput } from "../generated/castle/v1/ListGroupsResponse.js";
 export type { ListOffsetsPartitionResponseInput } from "../generated/castle/v1/ListOffsetsPartitionResponse.js";
 export type { ListOffsetsRequest, ListOffsetsRequestInput } from "../generated/castle/v1/ListOffsetsRequest.js";
 export type { ListOffsetsResponse, ListOffsetsResponseInput } from "../generated/castle/v1/ListOffsetsResponse.js";
@@ -55,6 +81,23 @@ export type { ListTopicsRequest, ListTopicsRequestInput } from "../generated/cas
 export type { ListTopicsResponse, ListTopicsResponseInput } from "../generated/castle/v1/ListTopicsResponse.js";
 export type { MetadataRequest, MetadataRequestInput } from "../generated/castle/v1/MetadataRequest.js";
 export type { MetadataResponse, MetadataResponseInput } from "../generated/castle/v1/MetadataResponse.js";
+export type { OffsetCommitPartition, OffsetCommitPartitionInput } from "../generated/castle/v1/OffsetCommitPartition.js";
+export type {
+  OffsetCommitPartitionResponse,
+  OffsetCommitPartitionResponseInput,
+} from "../generated/castle/v1/OffsetCommitPartitionResponse.js";
+export type { OffsetCommitRequest, OffsetCommitRequestInput } from "../generated/castle/v1/OffsetCommitRequest.js";
+export type { OffsetCommitResponse, OffsetCommitResponseInput } from "../generated/castle/v1/OffsetCommitResponse.js";
+export type { OffsetCommitTopic, OffsetCommitTopicInput } from "../generated/castle/v1/OffsetCommitTopic.js";
+export type { OffsetCommitTopicResponse, OffsetCommitTopicResponseInput } from "../generated/castle/v1/OffsetCommitTopicResponse.js";
+export type {
+  OffsetFetchPartitionResponse,
+  OffsetFetchPartitionResponseInput,
+} from "../generated/castle/v1/OffsetFetchPartitionResponse.js";
+export type { OffsetFetchRequest, OffsetFetchRequestInput } from "../generated/castle/v1/OffsetFetchRequest.js";
+export type { OffsetFetchResponse, OffsetFetchResponseInput } from "../generated/castle/v1/OffsetFetchResponse.js";
+export type { OffsetFetchTopic, OffsetFetchTopicInput } from "../generated/castle/v1/OffsetFetchTopic.js";
+export type { OffsetFetchTopicResponse, OffsetFetchTopicResponseInput } from "../generated/castle/v1/OffsetFetchTopicResponse.js";
 export type {
   OffsetForLeaderEpochRequest,
   OffsetForLeaderEpochRequestInput,
@@ -96,5 +139,8 @@ export type {
   RegisterBrokerResponse as WireRegisterBrokerResponse,
   RegisterBrokerResponseInput as WireRegisterBrokerResponseInput,
 } from "../generated/castle/v1/RegisterBrokerResponse.js";
+export type { SyncGroupAssignment, SyncGroupAssignmentInput } from "../generated/castle/v1/SyncGroupAssignment.js";
+export type { SyncGroupRequest, SyncGroupRequestInput } from "../generated/castle/v1/SyncGroupRequest.js";
+export type { SyncGroupResponse, SyncGroupResponseInput } from "../generated/castle/v1/SyncGroupResponse.js";
 export type { TopicMetadata, TopicMetadataInput } from "../generated/castle/v1/TopicMetadata.js";
 export type { TopicPartitions, TopicPartitionsInput } from "../generated/castle/v1/TopicPartitions.js";
