@@ -2,6 +2,7 @@ export * from "./admin/admin.js";
 export * from "./connection/bootstrap.js";
 export * from "./connection/cluster-client.js";
 export * from "./connection/metadata-cache.js";
+export * from "./consumer/assignors/index.js";
 export * from "./consumer/consumer.js";
 export * from "./consumer/subscription-state.js";
 export * from "./errors/wire-error.js";
