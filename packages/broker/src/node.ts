@@ -21,12 +21,15 @@ import { BrokerLifecycle, brokerEndpoints } from "./controller/broker-lifecycle.
 import { type ControllerApi, LocalControllerApi } from "./controller/controller-api.js";
 import { ControllerChannel } from "./controller/controller-channel.js";
 import { addControllerService } from "./controller/controller-service.js";
+import { GroupCoordinator } from "./group/group-coordinator.js";
+import { systemTimers } from "./group/group-ports.js";
 import { addCastleServices, type CastleServices } from "./grpc/grpc-services.js";
 import type { BrokerContext } from "./handlers/broker-context.js";
 import { startHttpServer } from "./http/http-server.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { ControllerMetrics } from "./metrics/controller-metrics.js";
 import { FetchPurgatory } from "./replica/fetch-purgatory.js";
+import { OFFSETS_TOPIC, ReplicatedOffsetsLog } from "./replica/offsets-topic.js";
 import { PartitionReconciler } from "./replica/partition-reconciler.js";
 import { ReplicaManager } from "./replica/replica-manager.js";
 import { ensureNodeIdentity } from "./storage-format/node-identity.js";
@@ -208,6 +211,22 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
     });
     const manager = replicas;
     cleanups.push(() => manager.close());
+    // Group coordination follows leadership of the __consumer_offsets partitions.
+    const groups = new GroupCoordinator({
+      config,
+      log: new ReplicatedOffsetsLog(manager, config.offsetsCommitTimeoutMs, clock),
+      clock,
+      timers: systemTimers,
+      logger: logger.child({ component: "group-coordinator" }),
+      offsetsPartitionCount: () => quorum.image.topic(OFFSETS_TOPIC)?.partitions.length ?? config.offsetsTopicNumPartitions,
+    });
+    manager.onLeadershipChange((topic, partition, leading) => {
+      if (topic !== OFFSETS_TOPIC) return;
+      if (leading) void groups.onElected(partition);
+      else groups.onResigned(partition);
+    });
+    cleanups.push(() => groups.close());
+    metrics.trackGroups({ stats: () => groups.stats(), highWatermark: (t, p) => manager.localLog(t, p)?.highWatermark });
     const reconciler = new PartitionReconciler({
       nodeId: config.nodeId,
       logs: brokerLogs,
@@ -231,6 +250,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
       reconciler,
       replicas,
       purgatory,
+      groups,
       metrics,
       clock,
       logger,

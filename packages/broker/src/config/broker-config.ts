@@ -301,6 +301,84 @@ export const brokerConfigDefs = [
     doc: "Long-polling fetches parked at once; more are answered immediately.",
   },
   {
+    name: "offsets.topic.num.partitions",
+    type: "int",
+    defaultValue: 50,
+    min: 1,
+    max: 1000,
+    doc: "Partitions of the internal topic __consumer_offsets (created on first group use); a group is coordinated by the leader of one of them. Fixed once the topic exists.",
+  },
+  {
+    name: "offsets.topic.replication.factor",
+    type: "int",
+    defaultValue: 3,
+    min: 1,
+    doc: "Replication factor of __consumer_offsets; a smaller cluster gets one replica per live broker.",
+  },
+  {
+    name: "offsets.topic.segment.bytes",
+    type: "int",
+    defaultValue: 104857600,
+    min: 14,
+    doc: "Segment size of __consumer_offsets.",
+  },
+  {
+    name: "offsets.commit.timeout.ms",
+    type: "int",
+    defaultValue: 5000,
+    min: 1,
+    doc: "How long an offset commit (or a group's assignment) may wait for every in-sync replica of its __consumer_offsets partition before failing with REQUEST_TIMED_OUT.",
+  },
+  {
+    name: "offsets.retention.minutes",
+    type: "int",
+    defaultValue: 10080,
+    min: 1,
+    doc: "Committed offsets of a group without members are deleted this long after it became empty (or, for a group never joined, after the commit).",
+  },
+  {
+    name: "offsets.retention.check.interval.ms",
+    type: "long",
+    defaultValue: 600000,
+    min: 1,
+    doc: "How often expired committed offsets are looked for.",
+  },
+  {
+    name: "offset.metadata.max.bytes",
+    type: "int",
+    defaultValue: 4096,
+    min: 0,
+    doc: "Longest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE otherwise).",
+  },
+  {
+    name: "group.min.session.timeout.ms",
+    type: "int",
+    defaultValue: 6000,
+    min: 1,
+    doc: "Smallest session timeout a group member may ask for (INVALID_SESSION_TIMEOUT otherwise).",
+  },
+  {
+    name: "group.max.session.timeout.ms",
+    type: "int",
+    defaultValue: 1800000,
+    min: 1,
+    doc: "Largest session timeout a group member may ask for.",
+  },
+  {
+    name: "group.initial.rebalance.delay.ms",
+    type: "int",
+    defaultValue: 3000,
+    min: 0,
+    doc: "How long the first rebalance of an empty group waits for more members (each join extends it, up to the rebalance timeout), so a starting group rebalances once rather than once per member.",
+  },
+  {
+    name: "group.max.size",
+    type: "int",
+    defaultValue: 1000,
+    min: 1,
+    doc: "Most members one group may have (GROUP_MAX_SIZE_REACHED beyond it).",
+  },
+  {
     name: "log.level",
     type: "enum",
     defaultValue: "info",
@@ -363,6 +441,17 @@ export interface BrokerConfig {
   replicaFetchBackoffMs: number;
   fetchMaxWaitMsMax: number;
   fetchWaitersMax: number;
+  offsetsTopicNumPartitions: number;
+  offsetsTopicReplicationFactor: number;
+  offsetsTopicSegmentBytes: number;
+  offsetsCommitTimeoutMs: number;
+  offsetsRetentionMinutes: number;
+  offsetsRetentionCheckIntervalMs: number;
+  offsetMetadataMaxBytes: number;
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  groupInitialRebalanceDelayMs: number;
+  groupMaxSize: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Where each value came from, for describe-configs. */
   sources: Record<string, "default" | "file" | "env" | "flag">;
@@ -465,6 +554,13 @@ export function loadBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
   if (typeof heartbeatMs === "number" && typeof sessionMs === "number" && heartbeatMs >= sessionMs) {
     problems.push(
       `broker.heartbeat.interval.ms=${heartbeatMs} is not below broker.session.timeout.ms=${sessionMs}; a broker would be fenced between heartbeats, lower the interval or raise the timeout`,
+    );
+  }
+  const minSessionMs = values["groupMinSessionTimeoutMs"];
+  const maxSessionMs = values["groupMaxSessionTimeoutMs"];
+  if (typeof minSessionMs === "number" && typeof maxSessionMs === "number" && minSessionMs > maxSessionMs) {
+    problems.push(
+      `group.min.session.timeout.ms=${minSessionMs} is above group.max.session.timeout.ms=${maxSessionMs}; no member could join, lower the minimum or raise the maximum`,
     );
   }
   if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join("\n  ")}`);

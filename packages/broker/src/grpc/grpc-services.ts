@@ -1,9 +1,16 @@
-// The gRPC adapter: binds castle.v1.Broker and castle.v1.Admin to the handlers. Nothing
+// The gRPC adapter: binds castle.v1.Broker, castle.v1.Admin and castle.v1.Group to the handlers. Nothing
 // here decides anything; it times each call, and turns a thrown error into a gRPC status
 // (INVALID_ARGUMENT for operating errors that reject the whole request, INTERNAL for bugs).
 // ProduceStream has its own adapter (produce-stream.ts) over the same handleProduce.
 
-import { type AdminHandlers, type BrokerHandlers, loadCastleProto, ProtocolError, statusDetailsOf } from "@castle/protocol";
+import {
+  type AdminHandlers,
+  type BrokerHandlers,
+  type GroupHandlers,
+  loadCastleProto,
+  ProtocolError,
+  statusDetailsOf,
+} from "@castle/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { handleAlterConfigs, handleDescribeConfigs } from "../handlers/admin-configs.js";
 import {
@@ -16,18 +23,31 @@ import {
 import type { BrokerContext } from "../handlers/broker-context.js";
 import { handleDescribeCluster, handleDescribeQuorum, handleElectLeaders } from "../handlers/describe-cluster.js";
 import { handleFetch } from "../handlers/fetch.js";
+import {
+  handleDeleteGroups,
+  handleDescribeGroups,
+  handleFindCoordinator,
+  handleHeartbeat,
+  handleJoinGroup,
+  handleLeaveGroup,
+  handleListGroups,
+  handleOffsetCommit,
+  handleOffsetFetch,
+  handleSyncGroup,
+} from "../handlers/group.js";
 import { handleListOffsets } from "../handlers/list-offsets.js";
 import { handleMetadata } from "../handlers/metadata.js";
 import { handleOffsetForLeaderEpoch } from "../handlers/offset-for-leader-epoch.js";
 import { handleProduce } from "../handlers/produce.js";
 import { ProduceStreams } from "./produce-stream.js";
 
-type Handler<Req, Res> = (ctx: BrokerContext, request: Req) => Promise<Res>;
+/** A handler gets the request and the caller's address (gRPC's peer string), which few need. */
+type Handler<Req, Res> = (ctx: BrokerContext, request: Req, peer: string) => Promise<Res>;
 
 function unary<Req, Res>(ctx: BrokerContext, api: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     ctx.metrics
-      .observe(api, () => handler(ctx, call.request))
+      .observe(api, () => handler(ctx, call.request, call.getPeer()))
       .then(
         (response) => callback(null, response),
         (error: unknown) => {
@@ -71,7 +91,20 @@ export function addCastleServices(server: grpc.Server, ctx: BrokerContext): Cast
     DescribeQuorum: unary(ctx, "describe_quorum", handleDescribeQuorum),
     ElectLeaders: unary(ctx, "elect_leaders", handleElectLeaders),
   };
+  const group: GroupHandlers = {
+    FindCoordinator: unary(ctx, "find_coordinator", handleFindCoordinator),
+    JoinGroup: unary(ctx, "join_group", handleJoinGroup),
+    SyncGroup: unary(ctx, "sync_group", handleSyncGroup),
+    Heartbeat: unary(ctx, "heartbeat", handleHeartbeat),
+    LeaveGroup: unary(ctx, "leave_group", handleLeaveGroup),
+    OffsetCommit: unary(ctx, "offset_commit", handleOffsetCommit),
+    OffsetFetch: unary(ctx, "offset_fetch", handleOffsetFetch),
+    ListGroups: unary(ctx, "list_groups", handleListGroups),
+    DescribeGroups: unary(ctx, "describe_groups", handleDescribeGroups),
+    DeleteGroups: unary(ctx, "delete_groups", handleDeleteGroups),
+  };
   server.addService(proto.castle.v1.Broker.service, broker);
+  server.addService(proto.castle.v1.Group.service, group);
   server.addService(proto.castle.v1.Admin.service, admin);
   return { closeStreams: () => produceStreams.closeAll() };
 }

@@ -17,12 +17,30 @@ import {
   type ListTopicsResponseInput,
   protocolError,
 } from "@castle/protocol";
+import { OFFSETS_TOPIC } from "../replica/offsets-topic.js";
 import { awaitLocalMetadata } from "./await-metadata.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields } from "./error-result.js";
 import { failedTopicMetadata, topicMetadata } from "./topic-metadata.js";
 
+/** A request naming an internal topic is refused whole: nothing in it is applied. */
+function notTried(name: string) {
+  return { name, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: "not applied: the request also names an internal topic" };
+}
+
+/** Topics only the node itself creates and deletes. */
+function internalTopicRefusal(name: string, action: "create" | "delete") {
+  return {
+    name,
+    errorCode: ErrorCode.INVALID_REQUEST,
+    errorMessage: `${name} is an internal topic: brokers ${action} it themselves and clients cannot`,
+  };
+}
+
 export async function handleCreateTopics(ctx: BrokerContext, request: CreateTopicsRequest): Promise<CreateTopicsResponseInput> {
+  if (request.topics.some((t) => t.name === OFFSETS_TOPIC)) {
+    return { topics: request.topics.map((t) => (t.name === OFFSETS_TOPIC ? internalTopicRefusal(t.name, "create") : notTried(t.name))) };
+  }
   const response = await ctx.controller.call("createTopics", [request], request.timeoutMs);
   const created = (response.topics ?? []).filter((t) => t.errorCode === ErrorCode.NONE && t.topicId).map((t) => t.topicId as string);
   if (!request.validateOnly && created.length > 0) {
@@ -32,6 +50,9 @@ export async function handleCreateTopics(ctx: BrokerContext, request: CreateTopi
 }
 
 export async function handleDeleteTopics(ctx: BrokerContext, request: DeleteTopicsRequest): Promise<DeleteTopicsResponseInput> {
+  if (request.names.includes(OFFSETS_TOPIC)) {
+    return { topics: request.names.map((name) => (name === OFFSETS_TOPIC ? internalTopicRefusal(name, "delete") : notTried(name))) };
+  }
   const ids = new Map(request.names.map((name) => [name, ctx.image().topic(name)?.topicId]));
   const response = await ctx.controller.call("deleteTopics", [request], request.timeoutMs);
   const deleted = (response.topics ?? []).filter((t) => t.errorCode === ErrorCode.NONE).map((t) => ids.get(t.name ?? ""));

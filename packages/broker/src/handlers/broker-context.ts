@@ -5,6 +5,7 @@ import type { Clock, Logger } from "@castle/common";
 import type { MetadataImage, MetadataQuorum } from "@castle/metadata";
 import type { BrokerConfig } from "../config/broker-config.js";
 import type { ControllerChannel } from "../controller/controller-channel.js";
+import type { GroupCoordinator } from "../group/group-coordinator.js";
 import type { BrokerMetrics } from "../metrics/broker-metrics.js";
 import type { FetchPurgatory } from "../replica/fetch-purgatory.js";
 import type { PartitionReconciler } from "../replica/partition-reconciler.js";
@@ -22,6 +23,8 @@ export interface BrokerContext {
   readonly reconciler: PartitionReconciler;
   readonly replicas: ReplicaManager;
   readonly purgatory: FetchPurgatory;
+  /** The consumer-group coordinator for the __consumer_offsets partitions this node leads. */
+  readonly groups: GroupCoordinator;
   readonly metrics: BrokerMetrics;
   readonly clock: Clock;
   readonly logger: Logger;

@@ -12,6 +12,7 @@ import {
   protocolError,
   type WireRecord,
 } from "@castle/protocol";
+import { OFFSETS_TOPIC } from "../replica/offsets-topic.js";
 import type { AppendOutcome } from "../replica/replica-manager.js";
 import type { BrokerContext } from "./broker-context.js";
 import { errorFields, noError } from "./error-result.js";
@@ -59,6 +60,12 @@ export async function handleProduce(ctx: BrokerContext, request: ProduceRequest)
             let outcome: AppendOutcome;
             try {
               if (acksProblem) throw acksProblem;
+              if (topic.name === OFFSETS_TOPIC) {
+                throw protocolError(
+                  "INVALID_TOPIC_EXCEPTION",
+                  `${OFFSETS_TOPIC} is written only by group coordinators; commit offsets with OffsetCommit (a consumer's commit, or castle group reset-offsets)`,
+                );
+              }
               outcome = ctx.replicas.append(topic.name, data.partition, batchesOf(data, ctx.clock.nowMs()), request.acks);
             } catch (error) {
               return failed(topic.name, data.partition, error);

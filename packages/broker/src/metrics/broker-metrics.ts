@@ -18,6 +18,20 @@ export interface ReplicationGaugeSource {
   followerLags(): readonly { topic: string; partition: number; followerId: number; lagRecords: number; lagMs: number }[];
 }
 
+/** What the group gauges read at scrape time: the coordinator's groups, and the high watermarks this node knows. */
+export interface GroupGaugeSource {
+  stats(): {
+    readonly groupsByState: Readonly<Record<string, number>>;
+    readonly rebalancesTotal: number;
+    readonly groups: readonly {
+      readonly groupId: string;
+      readonly offsets: readonly { topic: string; partition: number; offset: number }[];
+    }[];
+  };
+  /** The partition's high watermark if this node hosts a replica of it (a follower's trails the leader's slightly). */
+  highWatermark(topic: string, partition: number): number | undefined;
+}
+
 export class BrokerMetrics {
   readonly registry = new Registry();
   readonly bytesIn: Counter<"topic">;
@@ -153,6 +167,49 @@ export class BrokerMetrics {
         const now = performance.eventLoopUtilization();
         this.set(performance.eventLoopUtilization(now, self.lastElu).utilization);
         self.lastElu = now;
+      },
+    });
+  }
+
+  /**
+   * Consumer-group gauges for the groups this node coordinates: groups by state, rebalances,
+   * and each group's lag per partition (high watermark minus committed offset) for partitions
+   * this node hosts a replica of (with replication factor = cluster size, all of them).
+   */
+  trackGroups(source: GroupGaugeSource): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "castle_group_count",
+      help: "Consumer groups this node coordinates, by state (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead).",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [state, count] of Object.entries(source.stats().groupsByState)) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: "castle_group_rebalances_total",
+      help: "Rebalances completed (assignment stored, group Stable) by groups this node coordinated since it started.",
+      registers,
+      collect() {
+        this.set(source.stats().rebalancesTotal);
+      },
+    });
+    new Gauge({
+      name: "castle_group_lag_records",
+      help: "Records between a group's committed offset and the partition's high watermark, for groups this node coordinates.",
+      labelNames: ["group", "topic", "partition"],
+      registers,
+      collect() {
+        this.reset();
+        for (const group of source.stats().groups) {
+          for (const { topic, partition, offset } of group.offsets) {
+            const hw = source.highWatermark(topic, partition);
+            if (hw === undefined) continue;
+            this.set({ group: group.groupId, topic, partition: String(partition) }, Math.max(0, hw - offset));
+          }
+        }
       },
     });
   }

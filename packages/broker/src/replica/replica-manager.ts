@@ -71,8 +71,12 @@ export interface ReplicaManagerDeps {
   logger: Logger;
 }
 
+/** Told when this node starts or stops leading a partition; a new leader epoch while it keeps leading is a stop then a start. */
+export type LeadershipListener = (topic: string, partition: number, leading: boolean) => void;
+
 export class ReplicaManager {
   private readonly leaders = new Map<string, PartitionLeader>();
+  private readonly leadershipListeners: LeadershipListener[] = [];
   private readonly fetchers: ReplicaFetchers;
   private readonly isrTimer: NodeJS.Timeout;
   private closed = false;
@@ -114,6 +118,11 @@ export class ReplicaManager {
     this.isrTimer.unref();
   }
 
+  /** Calls `listener` on every later change of leadership (after applyImage has updated the state). */
+  onLeadershipChange(listener: LeadershipListener): void {
+    this.leadershipListeners.push(listener);
+  }
+
   close(): void {
     this.closed = true;
     clearInterval(this.isrTimer);
@@ -131,6 +140,7 @@ export class ReplicaManager {
     const nowMs = this.deps.clock.monotonicMs();
     const followed: FollowedPartition[] = [];
     const stillLeading = new Set<string>();
+    const changes: { topic: string; partition: number; leading: boolean }[] = [];
     for (const topic of image.topics()) {
       for (const state of topic.partitions) {
         if (!state.replicas.includes(nodeId)) continue;
@@ -140,8 +150,13 @@ export class ReplicaManager {
         if (state.leader === nodeId) {
           stillLeading.add(key);
           let leader = this.leaders.get(key);
-          if (leader && (leader.leaderEpoch !== state.leaderEpoch || leader.topicId !== topic.topicId)) leader = undefined;
+          if (leader && (leader.leaderEpoch !== state.leaderEpoch || leader.topicId !== topic.topicId)) {
+            // A new epoch may hide another leader's term in between: listeners start over.
+            changes.push({ topic: topic.name, partition: state.partition, leading: false });
+            leader = undefined;
+          }
           if (!leader) {
+            changes.push({ topic: topic.name, partition: state.partition, leading: true });
             leader = new PartitionLeader(topic.name, state.partition, topic.topicId, nodeId, state, log.logEndOffset, nowMs);
             this.leaders.set(key, leader);
             this.deps.logger.info("leading partition", {
@@ -163,11 +178,16 @@ export class ReplicaManager {
     }
     for (const key of [...this.leaders.keys()]) {
       if (stillLeading.has(key)) continue;
+      const leader = this.leaders.get(key) as PartitionLeader;
+      changes.push({ topic: leader.topic, partition: leader.partition, leading: false });
       this.leaders.delete(key);
       // acks=all produces waiting on this partition learn at once that leadership moved.
       this.deps.producePurgatory.notify(key);
     }
     this.fetchers.set(followed);
+    for (const change of changes) {
+      for (const listener of this.leadershipListeners) listener(change.topic, change.partition, change.leading);
+    }
   }
 
   /** The storage config a topic's partitions run with: its overrides over the broker defaults. */
