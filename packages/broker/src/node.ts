@@ -109,6 +109,7 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
         clock,
         logger: logger.child({ component: "storage" }),
         otherOwners: [METADATA_LOG_DIR],
+        cleaner: { enable: config.logCleanerEnable, dedupeBufferBytes: config.logCleanerDedupeBufferSize },
       });
     } catch (error) {
       const message = (error as Error).message;
@@ -332,6 +333,9 @@ export async function startNode(source: ConfigSources | BrokerConfig, ports: Nod
       setInterval(() => {
         brokerLogs.maybeFlush().catch((error: unknown) => logger.error("scheduled flush failed", { error }));
       }, config.logFlushSchedulerIntervalMs),
+      setInterval(() => {
+        brokerLogs.maybeCleanLogs().catch((error: unknown) => logger.error("log cleaner pass failed", { error }));
+      }, config.logCleanerBackoffMs),
     );
   }
   for (const timer of timers) timer.unref();

@@ -94,6 +94,7 @@ describe("consumer group coordinator service (3 in-process nodes)", function () 
     const topic = cluster.node(1).quorum.image.topic(OFFSETS_TOPIC);
     expect(topic?.partitions.length).to.equal(6);
     expect(topic?.partitions[0]?.replicas.length).to.equal(3);
+    expect(cluster.node(1).quorum.image.topicConfigs(OFFSETS_TOPIC)["cleanup.policy"], "compacted, as Kafka's").to.equal("compact");
     for (const id of cluster.runningIds()) {
       const answer = await findCoordinator("g-find", id);
       expect([answer.nodeId, answer.port], `node ${id}'s answer`).to.deep.equal([first.nodeId, first.port]);

@@ -209,10 +209,10 @@ describe("QuorumController: topics", () => {
         /not a boolean/,
       ],
       [
-        "bad enum",
-        { resourceType: "topic", resourceName: "t", changes: [{ name: "cleanup.policy", op: "set", value: "compact" }] },
+        "bad list value",
+        { resourceType: "topic", resourceName: "t", changes: [{ name: "cleanup.policy", op: "set", value: "sometimes" }] },
         "INVALID_CONFIG",
-        /not one of delete/,
+        /not a comma list of compact, delete/,
       ],
       ["unknown topic", { resourceType: "topic", resourceName: "x", changes: [] }, "UNKNOWN_TOPIC_OR_PARTITION", /"x" does not exist/],
       ["broker resource", { resourceType: "broker", resourceName: "1", changes: [] }, "INVALID_REQUEST", /static/],

@@ -11,6 +11,7 @@ import {
   readBatchHeader,
   readZigzag,
   setBatchBaseOffset,
+  updateBatchCrc,
   validateBatches,
   wholeBatchesLength,
   writeZigzag,
@@ -187,6 +188,17 @@ describe("RecordBatch v2", () => {
         expect(error.message.length, "message is readable").to.be.greaterThan(10);
       });
     }
+    it("a compacted batch (fewer records than its offset range) only where gaps are allowed", () => {
+      const batch = encodeRecordBatch([{ value: Buffer.from("a") }, { value: Buffer.from("b") }], { baseTimestampMs: 1 });
+      batch.writeInt32BE(4, 23); // lastOffsetDelta 4: offsets 0..4 of which 2 records survived
+      updateBatchCrc(batch, 0);
+      expectProtocolError(() => validateBatches(batch, limits), "INVALID_RECORD");
+      const [span] = validateBatches(batch, { ...limits, allowOffsetGaps: true });
+      expect([span?.recordCount, span?.lastOffsetDelta]).to.deep.equal([2, 4]);
+      batch.writeInt32BE(0, 23); // more records than offsets: never valid
+      updateBatchCrc(batch, 0);
+      expectProtocolError(() => validateBatches(batch, { ...limits, allowOffsetGaps: true }), "INVALID_RECORD");
+    });
     it("an oversize batch -> MESSAGE_TOO_LARGE", () => {
       const big = encodeRecordBatch([{ value: Buffer.alloc(2000) }], { baseTimestampMs: 1 });
       expectProtocolError(() => validateBatches(big, { batchBytesMax: 1000 }), "MESSAGE_TOO_LARGE");

@@ -51,6 +51,25 @@ describe("log retention", () => {
     expect(manager.logFor("clicks", 0)?.logEndOffset).to.equal(40);
   });
 
+  it("leaves a log found on disk alone until its topic config is given (a compacted topic's old segments survive a restart)", async () => {
+    const clock = new ManualClock(T0);
+    const dataDir = temp.make();
+    manager = await openManager(dataDir, clock);
+    const batch = batchOf(5);
+    const log = await manager.createLog("__consumer_offsets", 0, config({ segmentBytes: batch.length * 2, retentionMs: -1 }));
+    for (let i = 0; i < 6; i++) {
+      const b = batchOf(5, T0);
+      log.append(b, spansOf(b), { leaderEpoch: 0, nowMs: clock.nowMs() });
+    }
+    await manager.close();
+    clock.advance(30 * 24 * HOUR_MS);
+    manager = await openManager(dataDir, clock);
+    expect(await manager.enforceRetention(), "opened with the defaults, not configured yet").to.deep.equal({ deletedSegments: 0 });
+    expect(manager.logFor("__consumer_offsets", 0)?.logStartOffset).to.equal(0);
+    await manager.createLog("__consumer_offsets", 0, config({ segmentBytes: batch.length * 2, retentionMs: 2 * HOUR_MS }));
+    expect(await manager.enforceRetention(), "configured: retention applies").to.deep.equal({ deletedSegments: 2 });
+  });
+
   it("deletes oldest segments while the log is larger than retention.bytes", async () => {
     const clock = new ManualClock(T0);
     manager = await openManager(temp.make(), clock);

@@ -301,6 +301,48 @@ export const brokerConfigDefs = [
     doc: "Long-polling fetches parked at once; more are answered immediately.",
   },
   {
+    name: "log.cleaner.enable",
+    type: "boolean",
+    defaultValue: true,
+    doc: "Run the log cleaner, which compacts topics with cleanup.policy=compact (like __consumer_offsets).",
+  },
+  {
+    name: "log.cleaner.backoff.ms",
+    type: "long",
+    defaultValue: 15000,
+    min: 1,
+    doc: "How often the log cleaner looks for compacted logs that are due a clean.",
+  },
+  {
+    name: "log.cleaner.dedupe.buffer.size",
+    type: "long",
+    defaultValue: 134217728,
+    min: 1048576,
+    doc: "Memory (estimated bytes) for the key map of one clean; a log with more keys in its dirty part is cleaned in several passes.",
+  },
+  {
+    name: "log.cleaner.delete.retention.ms",
+    type: "long",
+    defaultValue: 86400000,
+    min: 0,
+    doc: "How long a tombstone stays in a compacted log after the cleaner first kept it (topic: delete.retention.ms).",
+  },
+  {
+    name: "log.cleaner.min.cleanable.ratio",
+    type: "double",
+    defaultValue: 0.5,
+    min: 0,
+    max: 1,
+    doc: "Share of a compacted log's cleanable bytes that must be dirty before it is cleaned (topic: min.cleanable.dirty.ratio).",
+  },
+  {
+    name: "log.cleaner.min.compaction.lag.ms",
+    type: "long",
+    defaultValue: 0,
+    min: 0,
+    doc: "Youngest age a record may have and be compacted (topic: min.compaction.lag.ms).",
+  },
+  {
     name: "offsets.topic.num.partitions",
     type: "int",
     defaultValue: 50,
@@ -441,6 +483,12 @@ export interface BrokerConfig {
   replicaFetchBackoffMs: number;
   fetchMaxWaitMsMax: number;
   fetchWaitersMax: number;
+  logCleanerEnable: boolean;
+  logCleanerBackoffMs: number;
+  logCleanerDedupeBufferSize: number;
+  logCleanerDeleteRetentionMs: number;
+  logCleanerMinCleanableRatio: number;
+  logCleanerMinCompactionLagMs: number;
   offsetsTopicNumPartitions: number;
   offsetsTopicReplicationFactor: number;
   offsetsTopicSegmentBytes: number;

@@ -24,10 +24,10 @@ export const OFFSETS_TOPIC = "__consumer_offsets";
 /** Bytes read from the log at a time while a coordinator replays a partition. */
 const REPLAY_READ_BYTES = 1024 * 1024;
 
-/** The topic configs __consumer_offsets is created with: kept forever (committed offsets expire by offsets.retention.minutes, not by segment age). */
+/** The topic configs __consumer_offsets is created with. */
 export function offsetsTopicConfigs(config: BrokerConfig): Record<string, string> {
   return {
-    "retention.ms": "-1",
+    "cleanup.policy": "compact",
     "segment.bytes": String(config.offsetsTopicSegmentBytes),
   };
 }

@@ -264,7 +264,7 @@ class LeaderLoop {
     }
     const records = result.recordBatches;
     if (records.length > 0) {
-      const spans = validateBatches(records, { batchBytesMax: this.options.batchBytesMax });
+      const spans = validateBatches(records, { batchBytesMax: this.options.batchBytesMax, allowOffsetGaps: true });
       try {
         p.log.appendAsFollower(records, spans, this.deps.nowMs());
       } catch (error) {

@@ -195,6 +195,8 @@ export class ReplicaManager {
     const effective = new Map(effectiveTopicConfigs(topicConfigs, this.deps.config).map((c) => [c.name, c.value]));
     const value = (name: string) => effective.get(name);
     return {
+      // The topic table accepts compact and delete in either order; LogConfig spells them sorted.
+      cleanupPolicy: String(value("cleanup.policy")).split(",").sort().join(",") as LogConfig["cleanupPolicy"],
       segmentBytes: value("segment.bytes") as number,
       segmentMs: value("segment.ms") as number,
       retentionMs: value("retention.ms") as number,
@@ -203,6 +205,9 @@ export class ReplicaManager {
       flushMs: value("flush.ms") as number,
       indexIntervalBytes: value("index.interval.bytes") as number,
       timestampType: value("message.timestamp.type") as LogConfig["timestampType"],
+      deleteRetentionMs: value("delete.retention.ms") as number,
+      minCleanableDirtyRatio: value("min.cleanable.dirty.ratio") as number,
+      minCompactionLagMs: value("min.compaction.lag.ms") as number,
     };
   }
 

@@ -15,10 +15,35 @@ export interface TopicConfigDef extends ConfigDef {
 export const topicConfigDefs: readonly TopicConfigDef[] = [
   {
     name: "cleanup.policy",
-    type: "enum",
+    type: "list",
     defaultValue: "delete",
-    values: ["delete"],
-    doc: "delete: drop whole segments by retention (compact is not supported yet).",
+    values: ["compact", "delete"],
+    doc: "delete: drop whole segments by retention.ms/retention.bytes. compact: keep the latest record per key (the log cleaner), retention does not apply. compact,delete: both.",
+  },
+  {
+    name: "delete.retention.ms",
+    type: "long",
+    defaultValue: 86400000,
+    min: 0,
+    brokerKey: "log.cleaner.delete.retention.ms",
+    doc: "Compacted topics: how long a tombstone (null value) is kept after the cleaner first kept it, so consumers can see the delete.",
+  },
+  {
+    name: "min.cleanable.dirty.ratio",
+    type: "double",
+    defaultValue: 0.5,
+    min: 0,
+    max: 1,
+    brokerKey: "log.cleaner.min.cleanable.ratio",
+    doc: "Compacted topics: clean a log once this share of its cleanable bytes has not been cleaned yet.",
+  },
+  {
+    name: "min.compaction.lag.ms",
+    type: "long",
+    defaultValue: 0,
+    min: 0,
+    brokerKey: "log.cleaner.min.compaction.lag.ms",
+    doc: "Compacted topics: a record stays uncompacted at least this long (segments with younger records are not cleaned).",
   },
   {
     name: "retention.ms",

@@ -202,12 +202,22 @@ export interface BatchSpan {
   maxTimestamp: number;
 }
 
+export interface BatchLimits {
+  batchBytesMax: number;
+  /**
+   * Accept batches with fewer records than their offset range (0 <= count <= lastOffsetDelta + 1):
+   * what log compaction leaves, and what a follower copies from a compacted leader. Produce
+   * requests never may.
+   */
+  allowOffsetGaps?: boolean;
+}
+
 /**
  * Splits a buffer of concatenated batches (as a produce request carries them) and validates
  * each one's framing, magic, CRC, and counts. Throws CORRUPT_MESSAGE (or INVALID_RECORD,
  * UNSUPPORTED_VERSION) naming what is wrong; on success the spans cover the buffer exactly.
  */
-export function validateBatches(buf: Buffer, limits: { batchBytesMax: number }): BatchSpan[] {
+export function validateBatches(buf: Buffer, limits: BatchLimits): BatchSpan[] {
   const spans: BatchSpan[] = [];
   let pos = 0;
   if (buf.length === 0) throw protocolError("INVALID_RECORD", "the request carries no record batch");
@@ -243,7 +253,14 @@ export function validateBatches(buf: Buffer, limits: { batchBytesMax: number }):
     }
     const recordCount = batchRecordCount(buf, pos);
     const lastOffsetDelta = batchLastOffsetDelta(buf, pos);
-    if (recordCount <= 0 || lastOffsetDelta !== recordCount - 1) {
+    if (limits.allowOffsetGaps === true) {
+      if (recordCount < 0 || lastOffsetDelta < 0 || recordCount > lastOffsetDelta + 1) {
+        throw protocolError(
+          "INVALID_RECORD",
+          `record batch at byte ${pos} has recordCount ${recordCount} and lastOffsetDelta ${lastOffsetDelta}; expected 0 <= count <= delta + 1`,
+        );
+      }
+    } else if (recordCount <= 0 || lastOffsetDelta !== recordCount - 1) {
       throw protocolError(
         "INVALID_RECORD",
         `record batch at byte ${pos} has recordCount ${recordCount} and lastOffsetDelta ${lastOffsetDelta}; expected count >= 1 and delta = count - 1`,

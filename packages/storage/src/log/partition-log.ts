@@ -7,12 +7,18 @@
 //   (an internal chain). Each one mutates segments in a single synchronous step, so an append
 //   or read that runs while one awaits sees either the old or the new log, never a mix.
 // - A segment's fd is only closed inside that chain, so an fdatasync never races a close.
-// - Offsets are contiguous: logEndOffset is the next offset append assigns.
+// - Offsets only increase; logEndOffset is the next offset append assigns. A leader assigns
+//   them without gaps; compaction leaves gaps (inside batches and between them), and a
+//   follower copies a compacted leader's gaps.
+// - The log cleaner (log-cleaner.ts) reads segments through its own file descriptors outside
+//   the chain and swaps cleaned segments in with replaceSegments, inside it.
 
-import { unlinkSync } from "node:fs";
+import { openSync, renameSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
 import { type Clock, invariant, type Logger } from "@castle/common";
 import {
   type BatchSpan,
+  batchBaseOffset,
   batchLeaderEpoch,
   protocolError,
   setBatchBaseOffset,
@@ -21,13 +27,15 @@ import {
   wholeBatchesLength,
   writeInt64,
 } from "@castle/protocol";
-import { type LogConfig, SEGMENT_BYTES_MAX, validateLogConfig } from "../config/log-config.js";
+import { type LogConfig, policyCompacts, policyDeletes, SEGMENT_BYTES_MAX, validateLogConfig } from "../config/log-config.js";
 import type { IndexStore } from "../index/index-store.js";
 import { familyRange, KeyPrefix, partitionStateKey, suffixedKey, suffixRange } from "../index/key-prefix.js";
 import { encodePartitionState } from "../index/partition-state.js";
 import { LogSegment } from "../segment/log-segment.js";
 import { type ScannedBatch, scanBatches } from "../segment/segment-scanner.js";
+import { refuseRecordsWithoutKey } from "./compaction.js";
 import type { LeaderEpochCache } from "./leader-epoch-cache.js";
+import { fsyncDirectory, swapFileName } from "./segment-swap.js";
 
 export interface AppendResult {
   baseOffset: number;
@@ -72,6 +80,47 @@ export interface PartitionLogInit {
   highWatermark: number;
   epochs: LeaderEpochCache;
   stats: PartitionLogStats;
+}
+
+/** One sparse index entry of a segment the cleaner wrote. */
+export interface CleanedIndexEntry {
+  offset: number;
+  position: number;
+  /** Running max timestamp up to and including this entry's batch. */
+  maxTimestamp: number;
+}
+
+/** Steps of a segment swap, in order (see segment-swap.ts); a test hook may throw at one to simulate a crash there. */
+export type SwapStep = "before-commit" | "committed" | "old-segments-deleted" | "renamed";
+
+/** A cleaned segment ready to replace a run of segments (built by the LogCleaner). */
+export interface SegmentReplacement {
+  /** Consecutive non-active segments, as the cleaner saw them when it started. */
+  group: readonly LogSegment[];
+  /** Their sizes then: a segment that changed since (truncated and rewritten) voids the swap. */
+  groupSizesBytes: readonly number[];
+  /** truncationGeneration when the cleaner started. */
+  truncationGeneration: number;
+  /** The cleaned file, fdatasync'd and closed, named cleanedFileName(first base, last base). */
+  cleanedPath: string;
+  sizeBytes: number;
+  /** Offset after its last batch (the first base offset when it is empty). */
+  nextOffset: number;
+  maxTimestamp: number;
+  indexEntries: readonly CleanedIndexEntry[];
+  bytesSinceIndexEntry: number;
+  onStep?: (step: SwapStep) => void;
+}
+
+/** What the log cleaner reads of the log when a pass starts. */
+export interface CleanerSnapshot {
+  /** Oldest first; the last one is the active segment. */
+  segments: readonly LogSegment[];
+  truncationGeneration: number;
+  cleanOffset: number;
+  logStartOffset: number;
+  highWatermark: number;
+  config: LogConfig;
 }
 
 export interface PartitionLogDependencies {
@@ -124,6 +173,10 @@ export class PartitionLog {
   private backgroundFlushScheduled = false;
   private operationTail: Promise<void> = Promise.resolve();
   private closed = false;
+  /** First offset the log cleaner has not deduplicated (its checkpoint); truncation lowers it. */
+  private firstDirtyOffset = 0;
+  /** Bumped by every truncation or reset: a cleaner pass started before one must not swap. */
+  private truncations = 0;
 
   constructor(init: PartitionLogInit, dependencies: PartitionLogDependencies) {
     invariant(init.segments.length > 0, "a partition log has at least one segment");
@@ -206,6 +259,8 @@ export class PartitionLog {
     const lastSpan = spans[spans.length - 1] as BatchSpan;
     invariant(lastSpan.position + lastSpan.sizeBytes === batches.length, "spans must cover the appended buffer");
     invariant(batches.length <= SEGMENT_BYTES_MAX, `append of ${batches.length} bytes exceeds a segment's limit`);
+    if (policyCompacts(this.currentConfig.cleanupPolicy))
+      refuseRecordsWithoutKey(batches, spans, { topic: this.topic, partition: this.partition });
     let recordOffsets = 0;
     for (const span of spans) recordOffsets += span.lastOffsetDelta + 1;
     this.maybeRoll(batches.length, recordOffsets, options.nowMs);
@@ -224,14 +279,15 @@ export class PartitionLog {
       offset += span.lastOffsetDelta + 1;
     }
 
-    return this.writeBatches(batches, spans, baseOffset, maxTimestamp, options.nowMs, logAppendTime, () => options.leaderEpoch);
+    return this.writeBatches(batches, spans, maxTimestamp, options.nowMs, logAppendTime, () => options.leaderEpoch);
   }
 
   /**
    * Appends batches a leader already wrote (follower replication): offsets, leader epochs and
-   * timestamps stay as the leader assigned them. The first batch must start at logEndOffset
-   * and the rest follow without gaps (else OFFSET_OUT_OF_RANGE: the follower must truncate or
-   * reset first). The leader-epoch cache learns each new epoch where it starts.
+   * timestamps stay as the leader assigned them. Each batch must start at or after the end of
+   * the one before (the first at or after logEndOffset; else OFFSET_OUT_OF_RANGE: the follower
+   * must truncate or reset first). Gaps are allowed: a compacted leader's log has them, as in
+   * Kafka. The leader-epoch cache learns each new epoch where it starts.
    */
   appendAsFollower(batches: Buffer, spans: readonly BatchSpan[], nowMs: number): AppendResult {
     invariant(!this.closed, "append to a closed log");
@@ -240,30 +296,26 @@ export class PartitionLog {
     invariant(lastSpan.position + lastSpan.sizeBytes === batches.length, "spans must cover the appended buffer");
     invariant(batches.length <= SEGMENT_BYTES_MAX, `append of ${batches.length} bytes exceeds a segment's limit`);
     let expected = this.logEndOffset;
-    let recordOffsets = 0;
     let maxTimestamp = -1;
     for (const span of spans) {
-      if (span.baseOffset !== expected) {
+      if (span.baseOffset < expected) {
         throw protocolError(
           "OFFSET_OUT_OF_RANGE",
           `replicated batch at offset ${span.baseOffset} does not follow ${this.topic}-${this.partition}'s log end ${expected}`,
           { topic: this.topic, partition: this.partition, baseOffset: span.baseOffset, logEndOffset: expected },
         );
       }
-      expected += span.lastOffsetDelta + 1;
-      recordOffsets += span.lastOffsetDelta + 1;
+      expected = span.baseOffset + span.lastOffsetDelta + 1;
       if (span.maxTimestamp > maxTimestamp) maxTimestamp = span.maxTimestamp;
     }
-    this.maybeRoll(batches.length, recordOffsets, nowMs);
-    const baseOffset = this.activeSegment.nextOffset;
-    return this.writeBatches(batches, spans, baseOffset, maxTimestamp, nowMs, false, (span) => batchLeaderEpoch(batches, span.position));
+    this.maybeRoll(batches.length, expected - this.logEndOffset, nowMs);
+    return this.writeBatches(batches, spans, maxTimestamp, nowMs, false, (span) => batchLeaderEpoch(batches, span.position));
   }
 
-  /** Writes batches whose headers are final at `baseOffset` of the active segment, then indexes them. */
+  /** Writes batches whose headers (base offsets included) are final to the active segment, then indexes them. */
   private writeBatches(
     batches: Buffer,
     spans: readonly BatchSpan[],
-    baseOffset: number,
     maxTimestamp: number,
     nowMs: number,
     logAppendTime: boolean,
@@ -274,14 +326,16 @@ export class PartitionLog {
     const segmentPosition = segment.sizeBytes;
     segment.write(batches);
 
+    const baseOffset = batchBaseOffset(batches, (spans[0] as BatchSpan).position);
     let offset = baseOffset;
     let records = 0;
     for (const span of spans) {
+      const batchOffset = batchBaseOffset(batches, span.position);
       const timestamp = logAppendTime ? nowMs : span.maxTimestamp;
-      this.indexBatch(segment, offset, segmentPosition + span.position, span.sizeBytes, timestamp);
+      this.indexBatch(segment, batchOffset, segmentPosition + span.position, span.sizeBytes, timestamp);
       const epoch = epochOf(span);
-      if (this.epochs.assign(epoch, offset)) this.queueEpochWrite(epoch, offset);
-      offset += span.lastOffsetDelta + 1;
+      if (this.epochs.assign(epoch, batchOffset)) this.queueEpochWrite(epoch, batchOffset);
+      offset = batchOffset + span.lastOffsetDelta + 1;
       records += span.recordCount;
     }
     segment.nextOffset = offset;
@@ -374,6 +428,8 @@ export class PartitionLog {
       this.truncateFullyAndStartAt(offset);
       for (const epoch of this.epochs.truncateFromEnd(0))
         this.indexStore.clearRange(suffixRange(KeyPrefix.LeaderEpoch, this.partitionKey, epoch, epoch + 1));
+      this.truncations++;
+      this.firstDirtyOffset = offset;
       this.hw = offset;
       this.unflushedRecords = 0;
       this.queueStateWrite();
@@ -409,6 +465,8 @@ export class PartitionLog {
         this.indexStore.clearRange(suffixRange(KeyPrefix.LeaderEpoch, this.partitionKey, epoch, epoch + 1));
       if (this.recoveryPoint.offset > end) this.recoveryPoint = this.endPoint();
       if (this.hw > end) this.hw = end;
+      this.truncations++;
+      if (this.firstDirtyOffset > end) this.firstDirtyOffset = end;
       this.unflushedRecords = 0;
       this.queueStateWrite();
       await this.indexStore.drain();
@@ -418,10 +476,12 @@ export class PartitionLog {
   /**
    * Deletes whole segments older than retention.ms (by their largest timestamp) and, while
    * the log exceeds retention.bytes, the oldest ones; never the active segment. Moves
-   * logStartOffset to the first remaining segment and persists it.
+   * logStartOffset to the first remaining segment and persists it. Does nothing unless
+   * cleanup.policy includes delete (a compact-only log keeps every segment).
    */
   deleteRetainedSegments(nowMs: number): Promise<number> {
     return this.exclusive(async () => {
+      if (!policyDeletes(this.currentConfig.cleanupPolicy)) return 0;
       const { retentionMs, retentionBytes } = this.currentConfig;
       const candidates = this.segments.length - 1;
       let byTime = 0;
@@ -464,6 +524,117 @@ export class PartitionLog {
       await this.indexStore.drain();
       return count;
     });
+  }
+
+  // ---- log cleaner ----
+
+  /** First offset the log cleaner has not deduplicated yet (0 until a pass or the checkpoint says otherwise). */
+  get cleanOffset(): number {
+    return this.firstDirtyOffset;
+  }
+
+  /** Set from the cleaner checkpoint at open and by the cleaner after a pass. */
+  updateCleanOffset(offset: number): void {
+    invariant(Number.isSafeInteger(offset) && offset >= 0, `clean offset ${offset}`);
+    this.firstDirtyOffset = offset;
+  }
+
+  /** The segments and limits a cleaner pass starts from; undefined once the log is closed or deleted. */
+  cleanerSnapshot(): CleanerSnapshot | undefined {
+    if (this.closed) return undefined;
+    return {
+      segments: [...this.segments],
+      truncationGeneration: this.truncations,
+      cleanOffset: this.firstDirtyOffset,
+      logStartOffset: this.startOffset,
+      highWatermark: this.hw,
+      config: this.currentConfig,
+    };
+  }
+
+  /**
+   * A read-only file descriptor on `segment`'s file for the cleaner (who closes it), or
+   * undefined when the segment is no longer part of the log. Checked and opened in one
+   * synchronous step, so the descriptor is that segment's file even if it is deleted later.
+   */
+  openSegmentForCleaning(segment: LogSegment): number | undefined {
+    if (this.closed || !this.segments.includes(segment)) return undefined;
+    return openSync(segment.path, "r");
+  }
+
+  /**
+   * Swaps a run of segments for the cleaned segment built from them (segment-swap.ts has the
+   * file protocol and its crash recovery). Returns false, changing nothing, when the log
+   * changed under the cleaner: a truncation or reset since it started, a segment of the run
+   * deleted by retention or resized, the run now reaching the active segment, or the log closed.
+   * The in-memory swap is one synchronous step, so a concurrent read sees the old segments or
+   * the new one, never a mix; the LevelDB index range is cleared (and drained) before the
+   * commit so no crash leaves entries pointing into the wrong file.
+   */
+  replaceSegments(replacement: SegmentReplacement): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.replacementApplies(replacement)) return false;
+      const { group } = replacement;
+      const first = group[0] as LogSegment;
+      const last = group[group.length - 1] as LogSegment;
+      const next = this.segmentAfter(last) as LogSegment;
+      const indexRange = (): { gte: Buffer; lt: Buffer } =>
+        suffixRange(KeyPrefix.OffsetIndex, this.partitionKey, first.baseOffset, next.baseOffset);
+      this.indexStore.clearRange(indexRange());
+      await this.indexStore.drain();
+      if (!this.replacementApplies(replacement) || this.segmentAfter(last) !== next) return false;
+
+      replacement.onStep?.("before-commit");
+      const swapPath = join(this.dir, swapFileName(first.baseOffset, last.baseOffset));
+      renameSync(replacement.cleanedPath, swapPath);
+      fsyncDirectory(this.dir);
+      replacement.onStep?.("committed");
+      for (let i = group.length - 1; i >= 1; i--) {
+        const old = group[i] as LogSegment;
+        old.close();
+        unlinkSync(old.path);
+      }
+      replacement.onStep?.("old-segments-deleted");
+      first.close();
+      renameSync(swapPath, first.path);
+      fsyncDirectory(this.dir);
+      replacement.onStep?.("renamed");
+
+      const cleaned = LogSegment.open(this.dir, first.baseOffset, this.clock.nowMs());
+      invariant(
+        cleaned.sizeBytes === replacement.sizeBytes,
+        () => `cleaned segment ${cleaned.path} has ${cleaned.sizeBytes} bytes, expected ${replacement.sizeBytes}`,
+      );
+      cleaned.nextOffset = replacement.nextOffset;
+      cleaned.maxTimestamp = replacement.maxTimestamp;
+      cleaned.bytesSinceIndexEntry = replacement.bytesSinceIndexEntry;
+      for (const entry of replacement.indexEntries) cleaned.index.add(entry.offset, entry.position, entry.maxTimestamp);
+      if (cleaned.index.length > 0) cleaned.rollStartMs = cleaned.index.maxTimestampAt(0);
+      this.segments.splice(this.segments.indexOf(first), group.length, cleaned);
+      this.indexStore.clearRange(indexRange());
+      for (const entry of replacement.indexEntries) {
+        this.indexStore.put(
+          suffixedKey(KeyPrefix.OffsetIndex, this.partitionKey, entry.offset),
+          encodeIndexValue(entry.position, entry.maxTimestamp),
+        );
+      }
+      if (this.recoveryPoint.segmentBase >= first.baseOffset && this.recoveryPoint.segmentBase <= last.baseOffset) {
+        // Positions in the replaced files mean nothing now; the cleaned file is fsync'd, so
+        // the recovery point moves to the start of the segment after it.
+        this.recoveryPoint = { offset: next.baseOffset, segmentBase: next.baseOffset, position: 0 };
+      }
+      this.queueStateWrite();
+      await this.indexStore.drain();
+      return true;
+    });
+  }
+
+  private replacementApplies(replacement: SegmentReplacement): boolean {
+    if (this.closed || replacement.truncationGeneration !== this.truncations) return false;
+    const { group, groupSizesBytes } = replacement;
+    const at = this.segments.indexOf(group[0] as LogSegment);
+    if (at < 0 || at + group.length >= this.segments.length) return false;
+    return group.every((segment, i) => this.segments[at + i] === segment && segment.sizeBytes === groupSizesBytes[i]);
   }
 
   /** Flushes, writes the recovery point (the clean-shutdown marker: a restart skips CRC validation and walks at most index.interval.bytes of framing per segment) and closes the files. */
