@@ -1290,18 +1290,24 @@ function fencedInstance(group: ConsumerGroup, memberId: string, instanceId: stri
   );
 }
 
-/** Castle's rule for consumer groups: a member commits only partitions its current assignment gives it. */
+/**
+ * Castle's rule for consumer groups: a member may not commit a partition the current generation
+ * assigns to another member (it would move that member's position). A partition assigned to no
+ * one may be committed by any member of the generation: cooperative rebalancing withholds a
+ * moving partition for a generation, and its previous owner commits it after revoking it
+ * (Kafka's coordinator checks only generation and member id, so that commit works there too).
+ */
 function ownershipProblem(group: ConsumerGroup, member: GroupMember, topic: string, partition: number): ErrorFields | undefined {
   const key = topicPartitionKey(topic, partition);
   if (member.ownedPartitions()?.has(key)) return undefined;
-  let owner = "no member";
   for (const other of group.members.values()) {
-    if (other !== member && other.ownedPartitions()?.has(key)) owner = `member ${other.memberId}`;
+    if (other === member || !other.ownedPartitions()?.has(key)) continue;
+    return failure(
+      "ILLEGAL_GENERATION",
+      `${topic}-${partition} is assigned to member ${other.memberId}, not to member ${member.memberId}, in generation ${group.generationId} of group "${group.groupId}"; rejoin the group`,
+    );
   }
-  return failure(
-    "ILLEGAL_GENERATION",
-    `${topic}-${partition} is not assigned to member ${member.memberId} in generation ${group.generationId} of group "${group.groupId}" (${owner} owns it); rejoin the group`,
-  );
+  return undefined;
 }
 
 function describedGroupDefaults(groupId: string) {
