@@ -3,6 +3,10 @@
 import type { Command } from "commander";
 import { registerClusterDescribe } from "./cluster-describe.js";
 import { registerConsume } from "./consume.js";
+import { registerGroupDelete } from "./group-delete.js";
+import { registerGroupDescribe } from "./group-describe.js";
+import { registerGroupList } from "./group-list.js";
+import { registerGroupResetOffsets } from "./group-reset-offsets.js";
 import { registerLogDump } from "./log-dump.js";
 import { registerPerfConsume } from "./perf-consume.js";
 import { registerPerfProduce } from "./perf-produce.js";
@@ -35,6 +39,14 @@ export function registerCommands(program: Command): void {
 
   registerProduce(program);
   registerConsume(program);
+
+  const group = program
+    .command("group")
+    .description("list, describe, reset the offsets of and delete consumer groups (like kafka-consumer-groups.sh)");
+  registerGroupList(group);
+  registerGroupDescribe(group);
+  registerGroupResetOffsets(group);
+  registerGroupDelete(group);
 
   const cluster = program.command("cluster").description("inspect the cluster");
   registerClusterDescribe(cluster);

@@ -1,7 +1,9 @@
-// Connections to the cluster: one gRPC channel per broker address (the Broker and Admin
+// Connections to the cluster: one gRPC channel per broker address (the Broker, Admin and Group
 // stubs share it), the bootstrap list, and the metadata cache with coalesced refreshes.
 // Every RPC goes through `unary`, which turns transport failures into ProtocolErrors, except
 // Produce, which goes on one long-lived ProduceStream per broker (produce-stream.ts).
+// Group calls go to the group's coordinator through `groupCall`, which finds it and retries
+// coordinator errors (coordinator-lookup.ts); the consumer and the Admin client share it.
 
 import type { Logger } from "@castle/common";
 import { silentLogger } from "@castle/common";
@@ -10,16 +12,37 @@ import {
   type BrokerClient,
   type FetchRequestInput,
   type FetchResponse,
+  type FindCoordinatorResponse,
+  type GroupClient,
+  type HeartbeatRequestInput,
+  type HeartbeatResponse,
+  type JoinGroupRequestInput,
+  type JoinGroupResponse,
+  type LeaveGroupRequestInput,
+  type LeaveGroupResponse,
   type ListOffsetsRequestInput,
   type ListOffsetsResponse,
   loadCastleProto,
   type MetadataResponse,
+  type OffsetCommitRequestInput,
+  type OffsetCommitResponse,
+  type OffsetFetchRequestInput,
+  type OffsetFetchResponse,
   type ProduceRequestInput,
   type ProduceResponse,
   type ProtocolError,
   protocolError,
+  type SyncGroupRequestInput,
+  type SyncGroupResponse,
 } from "@castle/protocol";
 import { type ChannelOptions, credentials, type ServiceError } from "@grpc/grpc-js";
+import {
+  type AnswerError,
+  CoordinatorLookup,
+  coordinatorErrorAction,
+  type GroupCoordinator,
+} from "../consumer/group/coordinator-lookup.js";
+import type { GroupCallTimeouts, GroupRequest, GroupTransport } from "../consumer/group/group-transport.js";
 import { errorFromTransport } from "../errors/wire-error.js";
 import { type BrokerAddress, formatAddress, parseBootstrap } from "./bootstrap.js";
 import { MetadataCache } from "./metadata-cache.js";
@@ -33,21 +56,46 @@ export interface ClusterClientOptions {
   requestTimeoutMs?: number;
   /** gRPC max send/receive message size. Default 64 MiB. */
   messageBytesMax?: number;
+  /** First back-off between retries of a group call (coordinator lookups); doubles up to retryBackoffMaxMs. Default 100. */
+  retryBackoffMs?: number;
+  /** Longest back-off between retries of a group call. Default 1000. */
+  retryBackoffMaxMs?: number;
   logger?: Logger;
 }
 
 const DEFAULT_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+/** JoinGroup waits on the coordinator up to the rebalance timeout; its deadline adds this margin (Kafka's). */
+export const JOIN_GROUP_DEADLINE_MARGIN_MS = 5000;
 
 interface Connection {
   target: string;
   broker: BrokerClient;
   admin: AdminClient;
+  group: GroupClient;
   produceStream: ProduceStream;
 }
 
 type Callback<Res> = (error: ServiceError | null, response?: Res) => void;
 
-export class ClusterClient {
+/** One Group call: the stub of the broker to ask, the deadline of this attempt, and the callback. */
+export type GroupInvoke<Res> = (group: GroupClient, deadline: Date, cb: Callback<Res>) => unknown;
+
+export interface GroupCallOptions<Res> extends GroupCallTimeouts {
+  /** The answer's coordinator-level error (default: its errorCode/errorMessage). */
+  errorOf?: (response: Res) => AnswerError | undefined;
+}
+
+/** OffsetCommit has no top-level error: a coordinator error shows on every partition. */
+function offsetCommitCoordinatorError(response: OffsetCommitResponse): AnswerError | undefined {
+  for (const topic of response.topics) {
+    for (const p of topic.partitions) {
+      if (coordinatorErrorAction(p.errorCode) !== "none") return { errorCode: p.errorCode, errorMessage: p.errorMessage };
+    }
+  }
+  return undefined;
+}
+
+export class ClusterClient implements GroupTransport {
   readonly clientId: string;
   readonly requestTimeoutMs: number;
   readonly metadata = new MetadataCache();
@@ -59,6 +107,7 @@ export class ClusterClient {
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private closed = false;
+  private readonly coordinators: CoordinatorLookup;
 
   constructor(options: ClusterClientOptions) {
     this.bootstrap = parseBootstrap(options.bootstrap);
@@ -72,6 +121,17 @@ export class ClusterClient {
       "grpc.keepalive_time_ms": 60_000,
       "grpc.primary_user_agent": `castle-client/${this.clientId}`,
     };
+    this.coordinators = new CoordinatorLookup(
+      {
+        find: (groupId) =>
+          this.withAnyBroker<FindCoordinatorResponse>("FindCoordinator", (c, deadline, cb) =>
+            c.group.FindCoordinator({ groupId }, { deadline }, cb),
+          ),
+        isClosed: () => this.closed,
+        logger: this.logger,
+      },
+      { retryBackoffMs: options.retryBackoffMs ?? 100, retryBackoffMaxMs: options.retryBackoffMaxMs ?? 1000 },
+    );
   }
 
   bootstrapText(): string {
@@ -86,10 +146,11 @@ export class ClusterClient {
       const proto = loadCastleProto().castle.v1;
       const broker = new proto.Broker(target, credentials.createInsecure(), this.channelOptions);
       const admin = new proto.Admin(target, credentials.createInsecure(), { ...this.channelOptions, channelOverride: broker.getChannel() });
+      const group = new proto.Group(target, credentials.createInsecure(), { ...this.channelOptions, channelOverride: broker.getChannel() });
       const unaryProduce = (request: ProduceRequestInput, timeoutMs: number) =>
         this.unary<ProduceResponse>(target, "Produce", (cb) => broker.Produce(request, { deadline: new Date(Date.now() + timeoutMs) }, cb));
       const produceStream = new ProduceStream(target, broker, unaryProduce);
-      connection = { target, broker, admin, produceStream };
+      connection = { target, broker, admin, group, produceStream };
       this.connections.set(target, connection);
     }
     return connection;
@@ -181,6 +242,99 @@ export class ClusterClient {
     return this.withAnyBroker<Res>(method, (c, deadline, cb) => call(c.admin, deadline, cb));
   }
 
+  /** The group's coordinator (cached; FindCoordinator to any broker otherwise). */
+  findCoordinator(groupId: string): Promise<GroupCoordinator> {
+    return this.coordinators.lookup(groupId);
+  }
+
+  /**
+   * One Group call to the group's coordinator: finds it, and on NOT_COORDINATOR,
+   * COORDINATOR_NOT_AVAILABLE or a transport failure looks it up again and retries (on
+   * COORDINATOR_LOAD_IN_PROGRESS retries the same one), with bounded back-off, for up to
+   * `retryTimeoutMs` (default requestTimeoutMs). Each attempt's deadline is `timeoutMs`
+   * (default requestTimeoutMs). Other errors in the answer are the caller's to read.
+   */
+  groupCall<Res>(groupId: string, method: string, invoke: GroupInvoke<Res>, options: GroupCallOptions<Res> = {}): Promise<Res> {
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    return this.coordinators.call<Res>(
+      groupId,
+      method,
+      (coordinator) => {
+        const c = this.connection({ host: coordinator.host, port: coordinator.port });
+        return this.unary<Res>(c.target, method, (cb) => invoke(c.group, new Date(Date.now() + timeoutMs), cb));
+      },
+      { retryTimeoutMs: options.retryTimeoutMs ?? this.requestTimeoutMs, ...(options.errorOf ? { errorOf: options.errorOf } : {}) },
+    );
+  }
+
+  /** One Group call to broker `nodeId` (ListGroups, which every broker answers for the groups it coordinates). */
+  groupCallToNode<Res>(nodeId: number, method: string, invoke: GroupInvoke<Res>, options: { timeoutMs?: number } = {}): Promise<Res> {
+    const c = this.connectionForNode(nodeId);
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    return this.unary<Res>(c.target, method, (cb) => invoke(c.group, new Date(Date.now() + timeoutMs), cb));
+  }
+
+  joinGroup(
+    request: GroupRequest<JoinGroupRequestInput> & { rebalanceTimeoutMs: number },
+    timeouts: GroupCallTimeouts = {},
+  ): Promise<JoinGroupResponse> {
+    // The coordinator holds a JoinGroup until every member has joined or the rebalance timeout
+    // passes, so one attempt may take that long; finding the coordinator is bounded as usual.
+    const timeoutMs = timeouts.timeoutMs ?? Math.max(this.requestTimeoutMs, request.rebalanceTimeoutMs + JOIN_GROUP_DEADLINE_MARGIN_MS);
+    const retryTimeoutMs = timeouts.retryTimeoutMs ?? this.requestTimeoutMs;
+    return this.groupCall<JoinGroupResponse>(
+      request.groupId,
+      "JoinGroup",
+      (group, deadline, cb) => group.JoinGroup({ clientId: this.clientId, ...request }, { deadline }, cb),
+      { timeoutMs, retryTimeoutMs },
+    );
+  }
+
+  syncGroup(request: GroupRequest<SyncGroupRequestInput>, timeouts: GroupCallTimeouts = {}): Promise<SyncGroupResponse> {
+    return this.groupCall<SyncGroupResponse>(
+      request.groupId,
+      "SyncGroup",
+      (group, deadline, cb) => group.SyncGroup(request, { deadline }, cb),
+      timeouts,
+    );
+  }
+
+  heartbeat(request: GroupRequest<HeartbeatRequestInput>, timeouts: GroupCallTimeouts = {}): Promise<HeartbeatResponse> {
+    return this.groupCall<HeartbeatResponse>(
+      request.groupId,
+      "Heartbeat",
+      (group, deadline, cb) => group.Heartbeat(request, { deadline }, cb),
+      timeouts,
+    );
+  }
+
+  leaveGroup(request: GroupRequest<LeaveGroupRequestInput>, timeouts: GroupCallTimeouts = {}): Promise<LeaveGroupResponse> {
+    return this.groupCall<LeaveGroupResponse>(
+      request.groupId,
+      "LeaveGroup",
+      (group, deadline, cb) => group.LeaveGroup(request, { deadline }, cb),
+      timeouts,
+    );
+  }
+
+  offsetCommit(request: GroupRequest<OffsetCommitRequestInput>, timeouts: GroupCallTimeouts = {}): Promise<OffsetCommitResponse> {
+    return this.groupCall<OffsetCommitResponse>(
+      request.groupId,
+      "OffsetCommit",
+      (group, deadline, cb) => group.OffsetCommit(request, { deadline }, cb),
+      { ...timeouts, errorOf: offsetCommitCoordinatorError },
+    );
+  }
+
+  offsetFetch(request: GroupRequest<OffsetFetchRequestInput>, timeouts: GroupCallTimeouts = {}): Promise<OffsetFetchResponse> {
+    return this.groupCall<OffsetFetchResponse>(
+      request.groupId,
+      "OffsetFetch",
+      (group, deadline, cb) => group.OffsetFetch(request, { deadline }, cb),
+      timeouts,
+    );
+  }
+
   /** One Metadata request for `topics` (empty = all) that also updates the cache. */
   async fetchMetadata(topics: readonly string[]): Promise<MetadataResponse> {
     const response = await this.withAnyBroker<MetadataResponse>("Metadata", (c, deadline, cb) =>
@@ -223,6 +377,7 @@ export class ClusterClient {
     this.closed = true;
     for (const c of this.connections.values()) {
       c.produceStream.close();
+      c.group.close();
       c.admin.close();
       c.broker.close();
     }

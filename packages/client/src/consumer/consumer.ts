@@ -1,10 +1,14 @@
-// A consumer of explicitly assigned partitions (no groups yet): positions come from seek(),
-// seekToBeginning()/seekToEnd() or autoOffsetReset (resolved with ListOffsets); poll() sends
-// one long-poll Fetch per leader broker in RecordBatch form and decodes batches locally,
-// dropping records below the fetch position (a batch may start before it).
+// The consumer (Kafka's KafkaConsumer): either of explicitly assigned partitions (assign()) or
+// a member of a consumer group (subscribe() with groupId), which shares the subscribed topics'
+// partitions with the group's other members (group/consumer-coordinator.ts). Positions come
+// from seek(), seekToBeginning()/seekToEnd(), the group's committed offsets (with a groupId) or
+// autoOffsetReset (resolved with ListOffsets); poll() drives the group, then sends one
+// long-poll Fetch per leader broker in RecordBatch form and decodes batches locally, dropping
+// records below the fetch position (a batch may start before it). Paused partitions stay
+// assigned but are not fetched.
 
-import type { Logger } from "@castle/common";
-import { silentLogger, sleep } from "@castle/common";
+import type { Clock, Logger } from "@castle/common";
+import { silentLogger, sleep, systemClock } from "@castle/common";
 import {
   BATCH_LOG_OVERHEAD_BYTES,
   decodeRecordBatch,
@@ -20,6 +24,10 @@ import {
 import { ClusterClient, type ClusterClientOptions } from "../connection/cluster-client.js";
 import type { MetadataCache } from "../connection/metadata-cache.js";
 import { configError, errorFromWire, isRetriableError } from "../errors/wire-error.js";
+import { ConsumerCoordinator, type CoordinatorTransport, type OffsetCommitCallback } from "./group/consumer-coordinator.js";
+import { type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group/group-options.js";
+import type { CommittedOffset, OffsetToCommit } from "./group/offset-committer.js";
+import type { ConsumerRebalanceListener } from "./group/rebalance-listener.js";
 import { formatTp, type OffsetResetStrategy, SubscriptionState, type TopicPartition, tpKey } from "./subscription-state.js";
 
 export interface ConsumerRecord {
@@ -32,7 +40,7 @@ export interface ConsumerRecord {
   headers: RecordHeader[];
 }
 
-export interface ConsumerOptions {
+export interface ConsumerOptions extends GroupOptions {
   /** Bytes the broker should gather before answering a fetch. Default 1. */
   fetchMinBytes?: number;
   /** Longest a fetch waits on the broker for fetchMinBytes. Default 500. */
@@ -46,10 +54,12 @@ export interface ConsumerOptions {
   /** Records returned by one poll(). Default 500. */
   maxPollRecords?: number;
   retryBackoffMs?: number;
+  /** Deadline of one request; also how long commitSync() and committed() retry. Default 30000. */
   requestTimeoutMs?: number;
 }
 
-export interface ConsumerTransport {
+/** What the Consumer needs from the cluster; ClusterClient provides it, tests may fake it. */
+export interface ConsumerTransport extends CoordinatorTransport {
   readonly metadata: MetadataCache;
   refreshMetadata(topics: readonly string[]): Promise<void>;
   fetch(nodeId: number, request: FetchRequestInput): Promise<FetchResponse>;
@@ -71,7 +81,17 @@ interface ResolvedConsumerOptions {
   autoOffsetReset: OffsetResetStrategy;
   maxPollRecords: number;
   retryBackoffMs: number;
+  requestTimeoutMs: number;
+  group: ResolvedGroupOptions;
 }
+
+/** Offsets to commit: a list, or a map keyed by tpKey (as committed() and endOffsets() return) to an offset. */
+export type OffsetsToCommit = readonly OffsetToCommit[] | ReadonlyMap<string, number | { offset: number; metadata?: string }>;
+
+/** Bound on close() unless close({ timeoutMs }) says otherwise (Kafka's default). */
+export const CONSUMER_CLOSE_TIMEOUT_MS = 30_000;
+/** How long close() lets a running poll() finish its step (a fetch long-poll) before going on. */
+const CLOSE_POLL_WAIT_MS = 1000;
 
 function integer(name: string, value: number | undefined, fallback: number, min: number): number {
   const v = value ?? fallback;
@@ -92,45 +112,274 @@ function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptio
     autoOffsetReset: reset,
     maxPollRecords: integer("maxPollRecords", options.maxPollRecords, 500, 1),
     retryBackoffMs: integer("retryBackoffMs", options.retryBackoffMs, 100, 0),
+    requestTimeoutMs: integer("requestTimeoutMs", options.requestTimeoutMs, 30_000, 1),
+    group: resolveGroupOptions(options),
   };
+}
+
+function validTopicPartition(tp: TopicPartition, what: string): TopicPartition {
+  if (typeof tp?.topic !== "string" || tp.topic.length === 0 || !Number.isInteger(tp.partition) || tp.partition < 0) {
+    throw configError(`${what}: ${JSON.stringify(tp)} is not a partition: use { topic: "name", partition: n } with n >= 0`);
+  }
+  return { topic: tp.topic, partition: tp.partition };
+}
+
+function offsetsToList(offsets: OffsetsToCommit, assigned: (key: string) => TopicPartition | undefined): OffsetToCommit[] {
+  const list: OffsetToCommit[] = [];
+  if (offsets instanceof Map) {
+    for (const [key, value] of offsets) {
+      const tp = assigned(key) ?? parseTpKey(key);
+      const entry = typeof value === "number" ? { offset: value } : value;
+      list.push({ ...tp, offset: entry.offset, ...(entry.metadata !== undefined ? { metadata: entry.metadata } : {}) });
+    }
+  } else {
+    for (const o of offsets as readonly OffsetToCommit[]) list.push({ ...o, ...validTopicPartition(o, "commit") });
+  }
+  for (const o of list) {
+    if (!Number.isSafeInteger(o.offset) || o.offset < 0) {
+      throw configError(
+        `cannot commit offset ${String(o.offset)} for ${formatTp(o)}: offsets are integers >= 0 (the next record to consume)`,
+      );
+    }
+    if (o.metadata !== undefined && typeof o.metadata !== "string")
+      throw configError(`commit metadata for ${formatTp(o)} must be a string`);
+  }
+  return list;
+}
+
+function parseTpKey(key: string): TopicPartition {
+  const cut = key.lastIndexOf("\u0000");
+  const partition = Number(key.slice(cut + 1));
+  if (cut <= 0 || !Number.isInteger(partition)) {
+    throw configError(`commit: map key ${JSON.stringify(key)} is not a partition key: build keys with tpKey({ topic, partition })`);
+  }
+  return { topic: key.slice(0, cut), partition };
 }
 
 export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly options: ResolvedConsumerOptions;
   private readonly transport: ConsumerTransport;
   private readonly logger: Logger;
-  private readonly subscription: SubscriptionState;
+  private readonly clock: Clock;
+  private readonly subscriptions: SubscriptionState;
+  /** Present with a groupId: the group membership (subscribe) and the offset commits. */
+  private readonly coordinator: ConsumerCoordinator | undefined;
+  private mode: "none" | "assigned" | "subscribed" = "none";
+  private readonly pausedPartitions = new Map<string, TopicPartition>();
+  /** Partitions (tpKey) whose position comes from the group's committed offset, looked up before fetching. */
+  private readonly awaitingCommitted = new Set<string>();
   private buffered: ConsumerRecord[] = [];
   private bufferedIndex = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** The poll() running now, so close() can let it finish first. */
+  private activePoll: Promise<unknown> | undefined;
 
-  constructor(config: ConsumerConfig = {}, deps: { transport?: ConsumerTransport; logger?: Logger } = {}) {
+  constructor(config: ConsumerConfig = {}, deps: { transport?: ConsumerTransport; logger?: Logger; clock?: Clock } = {}) {
     this.options = resolveConsumerOptions(config);
     this.logger = deps.logger ?? config.logger ?? silentLogger;
-    this.transport = deps.transport ?? new ClusterClient({ bootstrap: config.bootstrap ?? "localhost:9092", ...config });
-    this.subscription = new SubscriptionState(this.options.autoOffsetReset);
+    this.clock = deps.clock ?? systemClock;
+    this.transport =
+      deps.transport ??
+      new ClusterClient({ bootstrap: config.bootstrap ?? "localhost:9092", ...config, requestTimeoutMs: this.options.requestTimeoutMs });
+    this.subscriptions = new SubscriptionState(this.options.autoOffsetReset);
+    const groupId = this.options.group.groupId;
+    if (groupId !== undefined) {
+      this.coordinator = new ConsumerCoordinator(
+        {
+          ...this.options.group,
+          groupId,
+          requestTimeoutMs: this.options.requestTimeoutMs,
+          retryBackoffMs: Math.max(1, this.options.retryBackoffMs),
+        },
+        {
+          transport: this.transport,
+          logger: this.logger,
+          clock: this.clock,
+          host: {
+            owned: () => this.subscriptions.assigned(),
+            setOwned: (tps) => this.setAssignment(tps),
+            consumedOffsets: (tps) => this.consumedOffsets(tps),
+          },
+        },
+      );
+    }
   }
 
-  /** Reads exactly these partitions from now on; positions of partitions kept are kept. */
+  /**
+   * Reads exactly these partitions from now on; positions of partitions kept are kept. With a
+   * groupId, new partitions start from the group's committed offsets. Not with subscribe().
+   */
   assign(tps: readonly TopicPartition[]): void {
-    this.subscription.assign(tps);
+    this.ensureOpen();
+    if (this.mode === "subscribed") {
+      throw configError("assign() and subscribe() are mutually exclusive: call unsubscribe() first, or use one consumer per mode");
+    }
+    const valid = tps.map((tp) => validTopicPartition(tp, "assign"));
+    this.setAssignment(valid);
+    this.mode = valid.length > 0 ? "assigned" : "none";
+  }
+
+  /** The one place the assignment changes (assign() and the group): buffers, pauses and committed-offset lookups follow it. */
+  private setAssignment(tps: readonly TopicPartition[]): void {
+    const before = new Set(this.subscriptions.assigned().map(tpKey));
+    this.subscriptions.assign(tps);
     const keep = new Set(tps.map(tpKey));
     this.dropBuffered((r) => !keep.has(tpKey(r)));
+    for (const key of [...this.pausedPartitions.keys()]) if (!keep.has(key)) this.pausedPartitions.delete(key);
+    for (const key of [...this.awaitingCommitted]) if (!keep.has(key)) this.awaitingCommitted.delete(key);
+    if (this.coordinator !== undefined) for (const key of keep) if (!before.has(key)) this.awaitingCommitted.add(key);
   }
 
   assignment(): TopicPartition[] {
-    return this.subscription.assigned();
+    return this.subscriptions.assigned();
+  }
+
+  /**
+   * Joins the group (groupId) and reads its share of `topics`' partitions, or of every topic
+   * `pattern` matches (RegExp.test on each topic name, internal topics excluded; anchor it with
+   * ^...$ to match whole names), re-matched every metadataMaxAgeMs. The group is joined, and
+   * partitions assigned, by poll(); `listener` hears of every change. Calling it again replaces
+   * the subscription (a rebalance follows if the topics changed). Not with assign().
+   */
+  subscribe(topics: readonly string[] | RegExp, listener: ConsumerRebalanceListener = {}): void {
+    this.ensureOpen();
+    if (this.coordinator === undefined) {
+      throw configError(
+        "subscribe() needs a consumer group: set the consumer option groupId (or use assign() to read partitions without a group)",
+      );
+    }
+    if (this.mode === "assigned") {
+      throw configError(
+        "subscribe() and assign() are mutually exclusive: call unsubscribe() (or assign([])) first, or use one consumer per mode",
+      );
+    }
+    if (!(topics instanceof RegExp)) {
+      if (!Array.isArray(topics) || topics.length === 0) {
+        throw configError("subscribe() needs at least one topic or a RegExp: to stop consuming, call unsubscribe()");
+      }
+      const bad = topics.find((t) => typeof t !== "string" || t.trim().length === 0);
+      if (bad !== undefined) throw configError(`subscribe(): topic ${JSON.stringify(bad)} is not a topic name`);
+    }
+    if (typeof listener !== "object" || listener === null) {
+      throw configError(
+        "subscribe(): the listener must be an object with optional onPartitionsRevoked/onPartitionsAssigned/onPartitionsLost",
+      );
+    }
+    this.coordinator.subscribe(topics, listener);
+    this.mode = "subscribed";
+  }
+
+  /** The subscribed topics (a pattern's current matches); empty unless subscribed. */
+  subscription(): string[] {
+    return this.coordinator?.subscribedTopics() ?? [];
+  }
+
+  /**
+   * Stops reading: a group member revokes its partitions (auto-committing first, if enabled)
+   * and leaves the group; an assign()ed consumer drops its assignment.
+   */
+  async unsubscribe(): Promise<void> {
+    this.ensureOpen();
+    if (this.mode === "subscribed") await this.coordinator?.unsubscribe();
+    this.setAssignment([]);
+    this.mode = "none";
+  }
+
+  /** The member's group state (Kafka's groupMetadata()); undefined without a groupId. */
+  groupMetadata(): { groupId: string; generationId: number; memberId: string; groupInstanceId: string | undefined } | undefined {
+    const groupId = this.options.group.groupId;
+    if (this.coordinator === undefined || groupId === undefined) return undefined;
+    const member = this.coordinator.member;
+    return { groupId, generationId: member.generationId, memberId: member.memberId, groupInstanceId: this.options.group.groupInstanceId };
+  }
+
+  /** Stops fetching `tps` (they stay assigned) until resume(). */
+  pause(tps: readonly TopicPartition[]): void {
+    for (const raw of tps) {
+      const tp = validTopicPartition(raw, "pause");
+      if (!this.subscriptions.isAssigned(tp)) throw configError(`cannot pause ${formatTp(tp)}: it is not assigned to this consumer`);
+      if (this.pausedPartitions.has(tpKey(tp))) continue;
+      this.pausedPartitions.set(tpKey(tp), tp);
+      // Records already fetched go back: the position returns to the first one not yet returned.
+      const first = this.buffered.slice(this.bufferedIndex).find((r) => r.topic === tp.topic && r.partition === tp.partition);
+      if (first !== undefined) this.seek(tp, first.offset);
+    }
+  }
+
+  resume(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.pausedPartitions.delete(tpKey(validTopicPartition(tp, "resume")));
+  }
+
+  paused(): TopicPartition[] {
+    return [...this.pausedPartitions.values()];
+  }
+
+  private requireGroup(what: string): ConsumerCoordinator {
+    this.ensureOpen();
+    if (this.coordinator === undefined) throw configError(`${what} needs a consumer group: set the consumer option groupId`);
+    return this.coordinator;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw protocolError("INVALID_REQUEST", "the consumer is closed");
+  }
+
+  /** The next offset poll() returns for each of `tps` that has a position (what a commit records). */
+  private consumedOffsets(tps: readonly TopicPartition[]): OffsetToCommit[] {
+    const firstBuffered = new Map<string, number>();
+    for (let i = this.buffered.length - 1; i >= this.bufferedIndex; i--) {
+      const r = this.buffered[i] as ConsumerRecord;
+      firstBuffered.set(tpKey(r), r.offset);
+    }
+    const out: OffsetToCommit[] = [];
+    for (const tp of tps) {
+      if (!this.subscriptions.isAssigned(tp)) continue;
+      const offset = firstBuffered.get(tpKey(tp)) ?? this.subscriptions.position(tp);
+      if (offset !== null) out.push({ topic: tp.topic, partition: tp.partition, offset });
+    }
+    return out;
+  }
+
+  private commitList(offsets: OffsetsToCommit | undefined): OffsetToCommit[] {
+    if (offsets === undefined) return this.consumedOffsets(this.assignment());
+    const assigned = new Map(this.assignment().map((tp) => [tpKey(tp), tp]));
+    return offsetsToList(offsets, (key) => assigned.get(key));
+  }
+
+  /**
+   * Commits `offsets` (default: the consumed positions of every assigned partition) for the
+   * group and waits, retrying retriable failures within requestTimeoutMs (or `timeoutMs`).
+   * During a rebalance it fails with REBALANCE_IN_PROGRESS: poll(), then commit again.
+   */
+  async commitSync(offsets?: OffsetsToCommit, options: { timeoutMs?: number } = {}): Promise<void> {
+    const coordinator = this.requireGroup("commitSync()");
+    await coordinator.commitSync(this.commitList(offsets), options.timeoutMs ?? this.options.requestTimeoutMs);
+  }
+
+  /** Sends a commit without waiting or retrying; `callback` hears the outcome (else failures are logged). */
+  commitAsync(offsets?: OffsetsToCommit, callback?: OffsetCommitCallback): void {
+    const coordinator = this.requireGroup("commitAsync()");
+    coordinator.commitAsync(this.commitList(offsets), callback);
+  }
+
+  /** The group's committed offsets of `tps`, keyed by tpKey; null where none is committed. */
+  async committed(tps: readonly TopicPartition[], options: { timeoutMs?: number } = {}): Promise<Map<string, CommittedOffset | null>> {
+    const coordinator = this.requireGroup("committed()");
+    const valid = tps.map((tp) => validTopicPartition(tp, "committed"));
+    return coordinator.committed(valid, options.timeoutMs ?? this.options.requestTimeoutMs);
   }
 
   seek(tp: TopicPartition, offset: number): void {
-    this.subscription.seek(tp, offset);
+    this.subscriptions.seek(tp, offset);
     this.dropBuffered((r) => r.topic === tp.topic && r.partition === tp.partition);
   }
 
   /** Lazily moves to the log start of `tps` (default: all assigned); resolved on the next poll() or position(). */
   seekToBeginning(tps: readonly TopicPartition[] = this.assignment()): void {
     for (const tp of tps) {
-      this.subscription.requestReset(tp, "earliest");
+      this.subscriptions.requestReset(tp, "earliest");
+      this.awaitingCommitted.delete(tpKey(tp));
       this.dropBuffered((r) => r.topic === tp.topic && r.partition === tp.partition);
     }
   }
@@ -138,17 +387,18 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   /** Lazily moves to the high watermark of `tps` (default: all assigned). */
   seekToEnd(tps: readonly TopicPartition[] = this.assignment()): void {
     for (const tp of tps) {
-      this.subscription.requestReset(tp, "latest");
+      this.subscriptions.requestReset(tp, "latest");
+      this.awaitingCommitted.delete(tpKey(tp));
       this.dropBuffered((r) => r.topic === tp.topic && r.partition === tp.partition);
     }
   }
 
   /** The offset of the next record poll() will return for `tp` (resolving a pending reset first). */
   async position(tp: TopicPartition): Promise<number> {
-    if (this.subscription.position(tp) === null) await this.resetPositions();
+    if (this.subscriptions.position(tp) === null) await this.updateFetchPositions();
     const buffered = this.buffered.slice(this.bufferedIndex).find((r) => r.topic === tp.topic && r.partition === tp.partition);
     if (buffered !== undefined) return buffered.offset;
-    const position = this.subscription.position(tp);
+    const position = this.subscriptions.position(tp);
     if (position === null) throw protocolError("LEADER_NOT_AVAILABLE", `could not look up an offset for ${formatTp(tp)}: try again`);
     return position;
   }
@@ -214,8 +464,44 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     if (missing.length > 0) await this.transport.refreshMetadata([...new Set(missing.map((tp) => tp.topic))]);
   }
 
+  /**
+   * Positions for partitions without one: the group's committed offset where there is one
+   * (partitions new to the assignment, with a groupId), else autoOffsetReset. With "none" and
+   * no committed offset, throws naming every such partition (Kafka's NoOffsetForPartition).
+   */
+  private async updateFetchPositions(): Promise<void> {
+    if (this.coordinator !== undefined && this.awaitingCommitted.size > 0) {
+      const tps = this.assignment().filter((tp) => this.awaitingCommitted.has(tpKey(tp)) && this.subscriptions.position(tp) === null);
+      for (const key of [...this.awaitingCommitted]) if (!tps.some((tp) => tpKey(tp) === key)) this.awaitingCommitted.delete(key);
+      if (tps.length > 0) {
+        const committed = await this.coordinator.committed(tps, this.options.requestTimeoutMs);
+        const missing: TopicPartition[] = [];
+        for (const tp of tps) {
+          if (!this.subscriptions.isAssigned(tp) || this.subscriptions.position(tp) !== null) continue;
+          const found = committed.get(tpKey(tp));
+          if (found) {
+            this.subscriptions.seek(tp, found.offset);
+            this.awaitingCommitted.delete(tpKey(tp));
+          } else if (this.options.autoOffsetReset === "none") {
+            missing.push(tp);
+          } else {
+            this.awaitingCommitted.delete(tpKey(tp));
+          }
+        }
+        if (missing.length > 0) {
+          throw protocolError(
+            "OFFSET_OUT_OF_RANGE",
+            `no committed offset in group '${this.options.group.groupId}' for ${missing.map(formatTp).join(", ")} and autoOffsetReset is "none": commit offsets for the group first (castle group reset-offsets), seek() them (e.g. in onPartitionsAssigned), or set autoOffsetReset to "earliest" or "latest"`,
+            { partitions: missing.map(formatTp) },
+          );
+        }
+      }
+    }
+    await this.resetPositions();
+  }
+
   private async resetPositions(): Promise<void> {
-    const needed = this.subscription.partitionsNeedingReset();
+    const needed = this.subscriptions.partitionsNeedingReset();
     if (needed.length === 0) return;
     for (const strategy of ["earliest", "latest"] as const) {
       const tps = needed.filter((n) => n.strategy === strategy).map((n) => n.tp);
@@ -223,7 +509,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       const offsets = await this.listOffsets(tps, strategy === "earliest" ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP);
       for (const tp of tps) {
         const offset = offsets.get(tpKey(tp));
-        if (offset !== undefined && offset >= 0) this.subscription.completeReset(tp, strategy, offset);
+        if (offset !== undefined && offset >= 0) this.subscriptions.completeReset(tp, strategy, offset);
       }
     }
   }
@@ -244,22 +530,41 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
    * Retriable failures (leader moved, network) are retried inside the timeout; others throw.
    */
   async poll(timeoutMs: number): Promise<ConsumerRecord[]> {
-    if (this.closed) throw protocolError("INVALID_REQUEST", "the consumer is closed");
+    this.ensureOpen();
+    if (this.activePoll !== undefined)
+      throw configError("poll() is already running: a consumer is not safe for concurrent poll() calls; await each one");
+    const running = this.pollLoop(timeoutMs);
+    this.activePoll = running;
+    try {
+      return await running;
+    } finally {
+      this.activePoll = undefined;
+    }
+  }
+
+  private async pollLoop(timeoutMs: number): Promise<ConsumerRecord[]> {
     const deadline = Date.now() + Math.max(0, timeoutMs);
     let first = true;
     while (!this.closed) {
-      if (this.bufferedIndex < this.buffered.length) return this.takeBuffered();
       const remainingMs = deadline - Date.now();
-      if (!first && remainingMs <= 0) return [];
+      if (!first && remainingMs <= 0 && this.bufferedIndex >= this.buffered.length) return [];
       first = false;
       try {
-        await this.resetPositions();
-        await this.fetchOnce(Math.max(0, Math.min(this.options.fetchMaxWaitMs, remainingMs)));
+        // The group first (Kafka's updateAssignmentMetadataIfNeeded): a rebalance may change what is ours.
+        if (this.coordinator !== undefined) await this.coordinator.poll(deadline - Date.now());
+        if (this.closed) return [];
+        if (this.bufferedIndex < this.buffered.length) return this.takeBuffered();
+        await this.updateFetchPositions();
+        await this.fetchOnce(Math.max(0, Math.min(this.options.fetchMaxWaitMs, deadline - Date.now())));
       } catch (error) {
         if (this.closed) return [];
         if (!isRetriableError(error) || isUnreachable(error)) throw error;
         this.logger.debug("retriable consumer error", { error: (error as Error).message });
-        await this.transport.refreshMetadata(this.assignment().map((tp) => tp.topic));
+        try {
+          await this.transport.refreshMetadata(this.assignment().map((tp) => tp.topic));
+        } catch (refreshError) {
+          this.logger.debug("metadata refresh failed", { error: (refreshError as Error).message });
+        }
         await sleep(Math.min(this.options.retryBackoffMs, Math.max(0, deadline - Date.now())));
       }
     }
@@ -267,7 +572,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   }
 
   private async fetchOnce(maxWaitMs: number): Promise<void> {
-    const fetchable = this.subscription.fetchable();
+    const fetchable = this.subscriptions.fetchable().filter((f) => !this.pausedPartitions.has(tpKey(f.tp)));
     if (fetchable.length === 0) {
       if (maxWaitMs > 0) await sleep(Math.min(maxWaitMs, this.options.retryBackoffMs));
       return;
@@ -321,7 +626,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         const fetchedFrom = positions.get(tpKey(tp));
         if (fetchedFrom === undefined) continue;
         if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-          this.subscription.handleOutOfRange(tp, fetchedFrom, p.errorMessage);
+          this.subscriptions.handleOutOfRange(tp, fetchedFrom, p.errorMessage);
           continue;
         }
         if (p.errorCode !== 0) {
@@ -368,7 +673,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         `a record batch of ${size} bytes at offset ${fetchedFrom} of ${formatTp(tp)} does not fit maxPartitionFetchBytes=${this.options.maxPartitionFetchBytes}: raise it`,
       );
     }
-    if (this.subscription.advance(tp, fetchedFrom, next)) {
+    if (this.subscriptions.advance(tp, fetchedFrom, next)) {
       for (const record of out) this.buffered.push(record);
     }
   }
@@ -383,10 +688,45 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     }
   }
 
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Closes the consumer, within `timeoutMs` (default 30000): a group member auto-commits (if
+   * enabled), revokes its partitions and leaves the group (static members keep their place);
+   * then timers stop and connections close. Never rejects; problems are logged. Without a
+   * groupId it closes at once.
+   */
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
     this.closed = true;
-    this.transport.close();
+    const coordinator = this.coordinator;
+    if (coordinator === undefined) {
+      this.transport.close();
+      this.closing = Promise.resolve();
+      return this.closing;
+    }
+    const deadline = this.clock.monotonicMs() + Math.max(0, options.timeoutMs ?? CONSUMER_CLOSE_TIMEOUT_MS);
+    const pollDone = this.activePoll;
+    this.closing = (async () => {
+      try {
+        // Let a running poll() step finish (it sees `closed` and returns) so nothing changes the assignment under close.
+        if (pollDone !== undefined) {
+          coordinator.wakeup();
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            pollDone.catch(() => undefined),
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, Math.max(0, Math.min(CLOSE_POLL_WAIT_MS, deadline - this.clock.monotonicMs())));
+            }),
+          ]);
+          clearTimeout(timer);
+        }
+        await coordinator.close(deadline);
+      } catch (error) {
+        this.logger.warn("error while closing the consumer", { error: (error as Error).message });
+      } finally {
+        this.transport.close();
+      }
+    })();
+    return this.closing;
   }
 }
 
