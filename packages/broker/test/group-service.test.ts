@@ -131,6 +131,64 @@ describe("consumer group coordinator service (3 in-process nodes)", function () 
     expect(cluster.node(1).quorum.image.topic(OFFSETS_TOPIC)?.partitions.length).to.equal(6);
   });
 
+  it("reports groups by state and each group's lag on the coordinator's /metrics", async () => {
+    const groupId = "g-metrics";
+    const coordinator = (await findCoordinator(groupId, 1)).nodeId;
+    const ctx = cluster.node(coordinator).context;
+    if (!ctx) throw new Error("the coordinator is not a broker");
+    const created = await ctx.controller.call("createTopics", [
+      { topics: [{ name: "lagged", numPartitions: 1, replicationFactor: 3 }], timeoutMs: 10_000, validateOnly: false },
+    ]);
+    expect(created.topics[0]?.errorCode).to.equal(ErrorCode.NONE);
+    const leader = await waitUntil(
+      () => {
+        const l = cluster.node(1).quorum.image.topic("lagged")?.partitions[0]?.leader ?? -1;
+        return l > 0 && cluster.node(l).context?.replicas.localLog("lagged", 0) ? l : undefined;
+      },
+      "lagged-0 to have a leader",
+      SETTLE_MS,
+    );
+    const produced = await call<{ topics: { partitions: Answer[] }[] }>(port(leader), "Broker", "Produce", {
+      acks: -1,
+      timeoutMs: 5000,
+      topics: [
+        {
+          name: "lagged",
+          partitions: [
+            {
+              partition: 0,
+              recordBatches: encodeRecordBatch(
+                Array.from({ length: 10 }, (_, i) => ({ key: null, value: Buffer.from(`v${i}`) })),
+                { baseTimestampMs: Date.now() },
+              ),
+            },
+          ],
+        },
+      ],
+    });
+    expect(produced.topics[0]?.partitions[0]?.errorCode).to.equal(ErrorCode.NONE);
+    // A group without members commits with generation -1 (what `castle group reset-offsets` does).
+    const committed = await group<{ topics: { partitions: Answer[] }[] }>(coordinator, "OffsetCommit", {
+      groupId,
+      generationId: -1,
+      memberId: "",
+      topics: [{ name: "lagged", partitions: [{ partition: 0, committedOffset: 4, committedLeaderEpoch: -1, metadata: "" }] }],
+    });
+    expect(committed.topics[0]?.partitions[0]?.errorCode).to.equal(ErrorCode.NONE);
+    const lagPattern = new RegExp(`castle_group_lag_records\\{group="${groupId}",topic="lagged",partition="0"[^}]*\\} (\\d+)`);
+    // The coordinator's own replica of lagged-0 learns the high watermark from its leader shortly.
+    const metrics = await waitUntil(
+      async () => {
+        const text = await ctx.metrics.registry.metrics();
+        return lagPattern.exec(text)?.[1] === "6" ? text : undefined;
+      },
+      "the lag gauge to read 10 - 4 = 6",
+      SETTLE_MS,
+    );
+    expect(metrics).to.match(/castle_group_count\{state="Empty"[^}]*\} [1-9]/);
+    expect(metrics).to.include("castle_group_rebalances_total");
+  });
+
   it("runs join, sync, heartbeat and offset commits on the coordinator; the new coordinator after a stop has them all", async () => {
     const groupId = "g-lifecycle";
     const coordinator = (await findCoordinator(groupId, 1)).nodeId;
