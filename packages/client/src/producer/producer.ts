@@ -72,6 +72,7 @@ const METADATA_STALE_CODES = new Set([
   "LEADER_NOT_AVAILABLE",
   "NETWORK_EXCEPTION",
   "FENCED_LEADER_EPOCH",
+  "UNKNOWN_LEADER_EPOCH",
 ]);
 
 /** A promise that many can wait on and one can wake (memory freed, metadata arrived). */
