@@ -131,13 +131,92 @@ describe("consumer group coordinator service (3 in-process nodes)", function () 
     expect(cluster.node(1).quorum.image.topic(OFFSETS_TOPIC)?.partitions.length).to.equal(6);
   });
 
+  it("answers bad group requests over the wire with clear errors and leaves the group as it was", async () => {
+    const groupId = "g-bad";
+    const coordinator = (await findCoordinator(groupId, 1)).nodeId;
+    const join = {
+      groupId,
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 5_000,
+      memberId: "",
+      protocolType: CONSUMER_PROTOCOL_TYPE,
+      protocols: [{ name: "range", metadata: encodeConsumerSubscription({ topics: ["t"] }) }],
+      clientId: "bad",
+    };
+    const first = await group<Answer & { memberId: string }>(coordinator, "JoinGroup", join);
+    const joined = await group<Answer & { generationId: number }>(coordinator, "JoinGroup", { ...join, memberId: first.memberId });
+    expect(joined.errorCode, joined.errorMessage).to.equal(ErrorCode.NONE);
+    const synced = await group<Answer>(coordinator, "SyncGroup", {
+      groupId,
+      generationId: joined.generationId,
+      memberId: first.memberId,
+      assignments: [
+        { memberId: first.memberId, assignment: encodeConsumerAssignment({ assignedPartitions: [{ topic: "t", partitions: [0] }] }) },
+      ],
+    });
+    expect(synced.errorCode, synced.errorMessage).to.equal(ErrorCode.NONE);
+    const describe = () => group<{ groups: unknown[] }>(coordinator, "DescribeGroups", { groupIds: [groupId] });
+    const before = JSON.stringify(await describe());
+
+    const refusals: [string, string, unknown, number][] = [
+      [
+        "an assignor the group does not use",
+        "JoinGroup",
+        { ...join, memberId: "", protocols: [{ name: "sticky-ish", metadata: Buffer.alloc(0) }] },
+        ErrorCode.INCONSISTENT_GROUP_PROTOCOL,
+      ],
+      ["another protocol type", "JoinGroup", { ...join, protocolType: "connect" }, ErrorCode.INCONSISTENT_GROUP_PROTOCOL],
+      ["a session timeout below the minimum", "JoinGroup", { ...join, sessionTimeoutMs: 10 }, ErrorCode.INVALID_SESSION_TIMEOUT],
+      [
+        "an unknown member id",
+        "Heartbeat",
+        { groupId, generationId: joined.generationId, memberId: "nobody" },
+        ErrorCode.UNKNOWN_MEMBER_ID,
+      ],
+      [
+        "a stale generation",
+        "Heartbeat",
+        { groupId, generationId: joined.generationId - 1, memberId: first.memberId },
+        ErrorCode.ILLEGAL_GENERATION,
+      ],
+      [
+        "a sync for another generation",
+        "SyncGroup",
+        { groupId, generationId: joined.generationId + 1, memberId: first.memberId },
+        ErrorCode.ILLEGAL_GENERATION,
+      ],
+    ];
+    for (const [what, method, request, code] of refusals) {
+      const answer = await group<Answer>(coordinator, method, request);
+      expect(answer.errorCode, `${what}: ${answer.errorMessage}`).to.equal(code);
+      expect(answer.errorMessage.length, `${what} says why`).to.be.greaterThan(15);
+    }
+    const commit = (partitions: unknown[]) =>
+      group<{ topics: { partitions: Answer[] }[] }>(coordinator, "OffsetCommit", {
+        groupId,
+        generationId: joined.generationId,
+        memberId: first.memberId,
+        topics: [{ name: "t", partitions }],
+      });
+    const negative = await commit([{ partition: 0, committedOffset: -5, committedLeaderEpoch: -1, metadata: "" }]);
+    expect(negative.topics[0]?.partitions[0]?.errorCode).to.equal(ErrorCode.OFFSET_OUT_OF_RANGE);
+    const oversize = await commit([{ partition: 0, committedOffset: 1, committedLeaderEpoch: -1, metadata: "x".repeat(5000) }]);
+    expect(oversize.topics[0]?.partitions[0]?.errorCode).to.equal(ErrorCode.OFFSET_METADATA_TOO_LARGE);
+    const fetched = await group<{ topics: { partitions: { committedOffset: number }[] }[] }>(coordinator, "OffsetFetch", {
+      groupId,
+      topics: [{ name: "t", partitions: [0] }],
+    });
+    expect(fetched.topics[0]?.partitions[0]?.committedOffset, "nothing was committed").to.equal(-1);
+    expect(JSON.stringify(await describe()), "the group is as it was").to.equal(before);
+  });
+
   it("reports groups by state and each group's lag on the coordinator's /metrics", async () => {
     const groupId = "g-metrics";
     const coordinator = (await findCoordinator(groupId, 1)).nodeId;
     const ctx = cluster.node(coordinator).context;
     if (!ctx) throw new Error("the coordinator is not a broker");
     const created = await ctx.controller.call("createTopics", [
-      { topics: [{ name: "lagged", numPartitions: 1, replicationFactor: 3 }], timeoutMs: 10_000, validateOnly: false },
+      { topics: [{ name: "lagged", numPartitions: 1, replicationFactor: 3, configs: {} }], timeoutMs: 10_000, validateOnly: false },
     ]);
     expect(created.topics[0]?.errorCode).to.equal(ErrorCode.NONE);
     const leader = await waitUntil(
