@@ -13,32 +13,15 @@ import {
   encodeConsumerSubscription,
   encodeRecordBatch,
   type FindCoordinatorResponse,
-  loadCastleProto,
 } from "@castle/protocol";
-import { type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
-import * as grpc from "@grpc/grpc-js";
+import { type CastleService, grpcCall, type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
 import { expect } from "chai";
 
 const OFFSETS_TOPIC = "__consumer_offsets";
 const SETTLE_MS = 15_000;
 
-type Service = "Group" | "Broker" | "Admin";
-
-function call<Res>(port: number, service: Service, method: string, request: unknown): Promise<Res> {
-  const Client = loadCastleProto().castle.v1[service];
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  return new Promise<Res>((resolve, reject) => {
-    const fn = (
-      client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Res) => void) => void>
-    )[method];
-    if (!fn) throw new Error(`no method ${method}`);
-    fn.call(client, request, { deadline: Date.now() + 20_000 }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response);
-    });
-  });
-}
+const call = <Res>(port: number, service: CastleService, method: string, request: unknown) =>
+  grpcCall<Res>(port, service, method, request, 20_000);
 
 interface Answer {
   errorCode: number;

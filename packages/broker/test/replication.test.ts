@@ -5,28 +5,16 @@
 // and rejoins the ISR. Bad fetches (a forged replica id, a stale leader epoch, an offset past
 // the log end) are refused and change nothing. Every wait is bounded.
 
-import { ErrorCode, encodeRecordBatch, type FetchResponse, loadCastleProto, type ProduceResponse, validateBatches } from "@castle/protocol";
+import { ErrorCode, encodeRecordBatch, type FetchResponse, type ProduceResponse, validateBatches } from "@castle/protocol";
 import type { PartitionLog } from "@castle/storage";
-import { type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
-import * as grpc from "@grpc/grpc-js";
+import { grpcCall, type InProcessCluster, startInProcessCluster, waitUntil } from "@castle/testkit";
 import { expect } from "chai";
 
 const TOPIC = "replicated";
 const SETTLE_MS = 10_000;
 
 function call<Res>(port: number, method: string, request: unknown): Promise<Res> {
-  const client = new (loadCastleProto().castle.v1.Broker)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  return new Promise<Res>((resolve, reject) => {
-    const fn = (
-      client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Res) => void) => void>
-    )[method];
-    if (!fn) throw new Error(`no method ${method}`);
-    fn.call(client, request, { deadline: Date.now() + 15_000 }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response);
-    });
-  });
+  return grpcCall<Res>(port, "Broker", method, request);
 }
 
 describe("partition replication (3 in-process nodes, RF 3, min.insync.replicas 2)", function () {

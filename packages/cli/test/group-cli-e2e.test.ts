@@ -3,7 +3,6 @@
 // castle.v1.Group calls (not the Admin under test), and committed offsets are read back the same
 // way, so every check sees what the coordinator holds. Every wait is bounded.
 
-import { spawn } from "node:child_process";
 import { Producer } from "@castle/client";
 import {
   CONSUMER_PROTOCOL_TYPE,
@@ -14,10 +13,10 @@ import {
   loadCastleProto,
   type OffsetFetchResponse,
 } from "@castle/protocol";
-import { type RunningNode, startInProcessNode, TempDir, waitUntil } from "@castle/testkit";
+import { type RunningNode, startCastleCli, startInProcessNode, TempDir, waitUntil } from "@castle/testkit";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { CLI, type CliResult, runCli } from "./run-cli.js";
+import { type CliResult, runCli } from "./run-cli.js";
 
 const QUICK_GROUPS = {
   "group.initial.rebalance.delay.ms": "0",
@@ -339,27 +338,14 @@ describe("castle group against a node", function () {
 
   it("consume --group commits what it printed when stopped with SIGINT", async () => {
     const total = RECORDS.reduce((a, b) => a + b, 0);
-    const child = spawn(process.execPath, [CLI, "consume", "--topic", TOPIC, "--group", "interrupted", "--from-beginning"], {
-      env: { ...process.env, CASTLE_BOOTSTRAP: `127.0.0.1:${node.clientPort}` },
-      stdio: ["ignore", "pipe", "pipe"],
+    const consumer = startCastleCli(["consume", "--topic", TOPIC, "--group", "interrupted", "--from-beginning"], {
+      env: { CASTLE_BOOTSTRAP: `127.0.0.1:${node.clientPort}` },
+      timeoutMs: 3 * WAIT_MS,
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-    try {
-      await waitUntil(() => stdout.split("\n").length > total, `${total} records printed`, WAIT_MS);
-      child.kill("SIGINT");
-      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running"), WAIT_MS))]);
-      expect(code, stderr).to.equal(0);
-    } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    await waitUntil(() => consumer.output().stdout.split("\n").length > total, `${total} records printed`, WAIT_MS);
+    consumer.child.kill("SIGINT");
+    const { code, stderr } = await consumer.done;
+    expect(code, stderr).to.equal(0);
     expect(stderr).to.match(new RegExp(`Processed a total of ${total} messages`));
     expect(await committed("interrupted")).to.deep.equal({ 0: 5, 1: 4, 2: 3 });
   });

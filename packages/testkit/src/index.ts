@@ -1,5 +1,7 @@
+export * from "./castle-cli.js";
 export * from "./cluster/castle-cluster.js";
 export * from "./fault-proxy/index.js";
+export * from "./grpc-call.js";
 export * from "./in-process-cluster.js";
 export * from "./in-process-node.js";
 export * from "./node-process.js";
