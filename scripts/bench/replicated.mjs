@@ -442,6 +442,24 @@ function total(samples, name, where = {}) {
   return sum;
 }
 
+/** Quantile q (ms) of cumulative Prometheus buckets [{le (s), count}], linear inside the bucket; undefined if empty. */
+function histogramQuantileMs(buckets, q) {
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const { le, count } of buckets) {
+    if (count >= rank) {
+      if (!Number.isFinite(le)) return 1000 * lower;
+      return 1000 * (lower + ((le - lower) * (rank - below)) / Math.max(1, count - below));
+    }
+    lower = le;
+    below = count;
+  }
+  return undefined;
+}
+
 /** A broker's work over a window from two scrapes (the second one's ELU covers the time since the first). */
 function brokerWindow(before, after, seconds) {
   const delta = (name, where) => total(after, name, where) - total(before, name, where);
@@ -452,12 +470,22 @@ function brokerWindow(before, after, seconds) {
   };
   const produce = api("produce");
   const fetchApi = api("fetch");
+  // The broker's share of a record's latency in the tail: the request duration histogram's p99
+  // (interpolated inside its bucket, as Prometheus' histogram_quantile does).
+  const produceBuckets = [
+    ...new Set(
+      after.filter((s) => s.name === "castle_request_duration_seconds_bucket" && s.labels.api === "produce").map((s) => s.labels.le),
+    ),
+  ]
+    .map((le) => ({ le: Number(le), count: delta("castle_request_duration_seconds_bucket", { api: "produce", le }) }))
+    .sort((a, b) => a.le - b.le);
   const recordsIn = delta("castle_topic_messages_in_total");
   const recordsOut = delta("castle_topic_messages_out_total");
   const elu = after.find((s) => s.name === "castle_event_loop_utilization_ratio")?.value;
   return {
     produceRequestsPerSecond: produce.perSecond,
     produceMeanMs: produce.meanMs,
+    produceP99Ms: histogramQuantileMs(produceBuckets, 0.99),
     recordsPerProduceRequest: produce.count > 0 ? recordsIn / produce.count : undefined,
     fetchRequestsPerSecond: fetchApi.perSecond,
     fetchMeanMs: fetchApi.meanMs,
@@ -1125,7 +1153,7 @@ function report(summary) {
     out(
       `    ${r.label.padEnd(width)}  outstanding ${f(r.outstanding).padStart(5)}  ${f(r.recordsPerSecond).padStart(7)} records/s ` +
         `${f(r.mbPerSecond, 1).padStart(6)} MB/s  ${latencyCells(r.latency)}` +
-        `\n    ${" ".repeat(width)}  broker produce mean ${f(meanOverBrokers(r, "produceMeanMs"), 1)} ms` +
+        `\n    ${" ".repeat(width)}  broker produce mean ${f(meanOverBrokers(r, "produceMeanMs"), 1)} ms, p99 ${f(meanOverBrokers(r, "produceP99Ms"), 1)} ms` +
         (r.topic === MAIN_TOPIC
           ? `, follower fetch every ${f(meanOverBrokers(r, "followerFetchIntervalMs"), 1)} ms; ` +
             `followers ${f(r.followerLagRecordsAtWindowEnd)} records behind at the end, level ${f(r.replicasAgreeAfterRunMs / 1000, 1)} s after`
@@ -1157,7 +1185,7 @@ function report(summary) {
     }
     for (const [id, b] of Object.entries(w.brokers)) {
       out(
-        `    node ${id}: ${f(b.recordsInPerSecond)} records/s in as leader; produce ${f(b.produceRequestsPerSecond)}/s, mean ${f(b.produceMeanMs, 2)} ms, ` +
+        `    node ${id}: ${f(b.recordsInPerSecond)} records/s in as leader; produce ${f(b.produceRequestsPerSecond)}/s, mean ${f(b.produceMeanMs, 2)} ms, p99 ${f(b.produceP99Ms, 1)} ms, ` +
           `${f(b.recordsPerProduceRequest, 1)} records each; fetch ${f(b.fetchRequestsPerSecond)}/s, mean ${f(b.fetchMeanMs, 2)} ms, ` +
           `${f(b.recordsPerFetch, 1)} records each, so each follower fetches every ${f(b.followerFetchIntervalMs, 1)} ms; event loop ${pct(b.eventLoopUtilization)} busy, GC ${pct(b.gcShare)} of wall time`,
       );

@@ -40,6 +40,7 @@ import { handleMetadata } from "../handlers/metadata.js";
 import { handleOffsetForLeaderEpoch } from "../handlers/offset-for-leader-epoch.js";
 import { handleProduce } from "../handlers/produce.js";
 import { ProduceStreams } from "./produce-stream.js";
+import { ReplicaFetchStreams } from "./replica-fetch-stream.js";
 
 /** A handler gets the request and the caller's address (gRPC's peer string), which few need. */
 type Handler<Req, Res> = (ctx: BrokerContext, request: Req, peer: string) => Promise<Res>;
@@ -75,6 +76,7 @@ export function addCastleServices(server: grpc.Server, ctx: BrokerContext): Cast
     Produce: unary(ctx, "produce", handleProduce),
     ProduceStream: produceStreams.handle,
     Fetch: unary(ctx, "fetch", handleFetch),
+    ReplicaFetchStream: new ReplicaFetchStreams(ctx).handle,
     ListOffsets: unary(ctx, "list_offsets", handleListOffsets),
     Metadata: unary(ctx, "metadata", handleMetadata),
     OffsetForLeaderEpoch: unary(ctx, "offset_for_leader_epoch", handleOffsetForLeaderEpoch),

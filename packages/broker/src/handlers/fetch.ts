@@ -70,7 +70,11 @@ function collect(ctx: BrokerContext, request: FetchRequest): Collected {
         );
         bytes += out.records.length;
         budget = Math.max(0, budget - out.records.length);
-        if (out.records.length > 0) bytesOutByTopic.set(topic.name, [...(bytesOutByTopic.get(topic.name) ?? []), out.records]);
+        if (out.records.length > 0) {
+          const read = bytesOutByTopic.get(topic.name);
+          if (read) read.push(out.records);
+          else bytesOutByTopic.set(topic.name, [out.records]);
+        }
         const base = {
           partition: p.partition,
           ...noError,
@@ -108,9 +112,11 @@ export async function handleFetch(ctx: BrokerContext, request: FetchRequest): Pr
   const minBytes = Math.max(1, request.minBytes);
   const waitMs = Math.min(Math.max(0, request.maxWaitMs), ctx.config.fetchMaxWaitMsMax);
   const deadline = ctx.clock.monotonicMs() + waitMs;
+  let collected = collect(ctx, request);
+  // A follower under load finds data at once: what parking needs is built only when it parks.
+  if (collected.bytes >= minBytes || collected.anyError || waitMs <= 0) return countTraffic(ctx, collected);
   const wanted = request.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition, offset: p.fetchOffset })));
   const keys = wanted.map((w) => partitionKey(w.topic, w.partition));
-  let collected = collect(ctx, request);
   // Wake on each append to a wanted partition that moves its end, re-read, and answer once
   // min.bytes are there, an error shows, or max.wait.ms has passed (bounded by the deadline).
   for (;;) {

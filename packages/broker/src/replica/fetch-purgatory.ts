@@ -18,6 +18,7 @@ export class FetchPurgatory {
   private readonly byKey = new Map<WatchKey, Set<Waiter>>();
   private waiters = 0;
   private closed = false;
+  private readonly closeListeners: (() => void)[] = [];
 
   constructor(private readonly waitersMax: number) {}
 
@@ -55,15 +56,28 @@ export class FetchPurgatory {
   notify(key: WatchKey): void {
     const set = this.byKey.get(key);
     if (!set) return;
-    for (const waiter of [...set]) {
+    // Called on every append: no copy of the set (deleting the entry being visited is safe in a
+    // Set's iteration, and complete() only resolves promises, so nothing is added meanwhile).
+    for (const waiter of set) {
       if (waiter.isSatisfied()) this.complete(waiter);
     }
   }
 
-  /** Completes every waiter and parks no more (shutdown). */
+  /** Completes every waiter and parks no more (shutdown); then tells the onClose listeners. */
   completeAll(): void {
+    if (this.closed) return;
     this.closed = true;
     for (const set of [...this.byKey.values()]) for (const waiter of [...set]) this.complete(waiter);
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+
+  /**
+   * Calls `listener` once when completeAll closes this purgatory, or at once if it is closed:
+   * whatever serves long-polls from it (streams of fetches) ends with it.
+   */
+  onClose(listener: () => void): void {
+    if (this.closed) listener();
+    else this.closeListeners.push(listener);
   }
 
   private complete(waiter: Waiter): void {

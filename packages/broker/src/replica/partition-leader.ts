@@ -111,15 +111,13 @@ export class PartitionLeader {
     progress.lastFetchMs = nowMs;
   }
 
-  /** The high watermark the ISR allows, given the leader's log end; never below `current`. */
+  /**
+   * The high watermark the ISR allows, given the leader's log end; never below `current`.
+   * Runs on every follower fetch, so it allocates nothing.
+   */
   highWatermark(leaderEnd: number, current: number): number {
-    let hw = leaderEnd;
-    const members = new Set([...this.isrNow, ...(this.pending?.reason === "expand" ? this.pending.newIsr : [])]);
-    for (const id of members) {
-      if (id === this.leaderId) continue;
-      const end = this.followers.get(id)?.logEndOffset ?? -1;
-      hw = Math.min(hw, end);
-    }
+    let hw = this.smallestEnd(this.isrNow, leaderEnd);
+    if (this.pending?.reason === "expand") hw = this.smallestEnd(this.pending.newIsr, hw);
     return Math.max(current, hw);
   }
 
@@ -131,34 +129,35 @@ export class PartitionLeader {
     eligible: (brokerId: number) => boolean,
   ): IsrChange | undefined {
     if (this.pending) return undefined;
-    const laggards = this.isrNow.filter((id) => {
+    // Runs on every follower fetch: arrays are built only when there is a change to propose.
+    const lagging = (id: number): boolean => {
       if (id === this.leaderId) return false;
       const progress = this.followers.get(id);
       return progress === undefined || nowMs - progress.lastCaughtUpMs > lagTimeMaxMs;
-    });
-    if (laggards.length > 0) {
+    };
+    if (this.isrNow.some(lagging)) {
       return this.propose(
-        this.isrNow.filter((id) => !laggards.includes(id)),
+        this.isrNow.filter((id) => !lagging(id)),
         "shrink",
       );
     }
-    const joining = [...this.followers.entries()]
-      .filter(
-        ([id, p]) =>
-          !this.isrNow.includes(id) &&
-          p.logEndOffset >= highWatermark &&
-          p.logEndOffset >= this.epochStartOffset &&
-          // Caught up lately, not only once: a follower that stopped fetching would be shrunk
-          // again at once, and the ISR would flap with every other follower's fetch.
-          nowMs - p.lastCaughtUpMs <= lagTimeMaxMs &&
-          eligible(id),
-      )
-      .map(([id]) => id);
-    if (joining.length > 0)
+    const joins = (id: number, p: FollowerProgress): boolean =>
+      !this.isrNow.includes(id) &&
+      p.logEndOffset >= highWatermark &&
+      p.logEndOffset >= this.epochStartOffset &&
+      // Caught up lately, not only once: a follower that stopped fetching would be shrunk
+      // again at once, and the ISR would flap with every other follower's fetch.
+      nowMs - p.lastCaughtUpMs <= lagTimeMaxMs &&
+      eligible(id);
+    let anyJoins = false;
+    for (const [id, p] of this.followers) anyJoins ||= joins(id, p);
+    if (anyJoins) {
+      const joining = [...this.followers].filter(([id, p]) => joins(id, p)).map(([id]) => id);
       return this.propose(
         [...this.isrNow, ...joining].sort((a, b) => a - b),
         "expand",
       );
+    }
     return undefined;
   }
 
@@ -170,6 +169,15 @@ export class PartitionLeader {
       lagMs: Math.max(0, nowMs - p.lastCaughtUpMs),
       inIsr: this.isrNow.includes(brokerId),
     }));
+  }
+
+  /** The smallest of `bound` and the log ends of `members`' followers (-1 for one never heard from). */
+  private smallestEnd(members: readonly number[], bound: number): number {
+    let end = bound;
+    for (const id of members) {
+      if (id !== this.leaderId) end = Math.min(end, this.followers.get(id)?.logEndOffset ?? -1);
+    }
+    return end;
   }
 
   private propose(newIsr: readonly number[], reason: IsrChange["reason"]): IsrChange {

@@ -4,6 +4,8 @@
 // then fetches from its log end and appends the leader's batches unchanged; the high watermark
 // the leader reports becomes this replica's (bounded by its own log end). The loop long-polls
 // (replica.fetch.wait.max.ms) and backs off (replica.fetch.backoff.ms) when the leader fails.
+// Fetches go over one ReplicaFetchStream per leader (a unary Fetch per fetch costs an HTTP/2
+// stream and grpc-js's call set-up on both sides), or unary Fetch to a leader without it.
 //
 // A partition leaves a loop when the image moves it (another leader, a new epoch, or this
 // node leads it now); errors that only a new image can fix (NOT_LEADER_OR_FOLLOWER, fenced or
@@ -20,6 +22,8 @@ import {
   type OffsetForLeaderEpochResponse,
   ProtocolError,
   protocolError,
+  type ReplicaFetchStreamRequestInput,
+  type ReplicaFetchStreamResponse,
   validateBatches,
 } from "@castle/protocol";
 import type { PartitionLog } from "@castle/storage";
@@ -65,6 +69,8 @@ class LeaderLoop {
   readonly partitions = new Map<string, Followed>();
   private client: BrokerClient | undefined;
   private clientAddress: string | undefined;
+  /** The fetch stream over `client`; replaced with it. */
+  private fetches: LeaderFetchStream | undefined;
   private running = false;
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -92,6 +98,8 @@ class LeaderLoop {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+    this.fetches?.close();
+    this.fetches = undefined;
     this.client?.close();
     this.client = undefined;
   }
@@ -139,6 +147,8 @@ class LeaderLoop {
     const address = this.deps.addressOf(this.leaderId);
     if (address === undefined) throw protocolError("LEADER_NOT_AVAILABLE", `broker ${this.leaderId} has no client endpoint in the image`);
     if (this.client && this.clientAddress === address) return this.client;
+    this.fetches?.close();
+    this.fetches = undefined;
     this.client?.close();
     // A fetch answer may hold replica.fetch.max.bytes for every partition followed here: far
     // more than grpc-js's 4 MiB default, which refused it forever (RESOURCE_EXHAUSTED). The
@@ -230,9 +240,8 @@ class LeaderLoop {
       })),
     };
     const client = this.stub();
-    const response = await unary<FetchResponse>((done) =>
-      client.Fetch(request, { deadline: deadlineIn(this.options.fetchWaitMaxMs + LEADER_CALL_TIMEOUT_MS) }, done),
-    );
+    this.fetches ??= new LeaderFetchStream(client, this.leaderId);
+    const response = await this.fetches.fetch(request, this.options.fetchWaitMaxMs + LEADER_CALL_TIMEOUT_MS);
     for (const topic of response.topics) {
       for (const result of topic.partitions) {
         const p = this.partitions.get(partitionKey(topic.name, result.partition));
@@ -301,6 +310,120 @@ function groupByTopic(partitions: readonly Followed[]): Map<string, Followed[]> 
 const LEADER_CALL_TIMEOUT_MS = 10_000;
 
 const deadlineIn = (ms: number): Date => new Date(Date.now() + ms);
+
+interface PendingFetch {
+  readonly request: FetchRequestInput;
+  readonly timeoutMs: number;
+  readonly resolve: (response: FetchResponse) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** One open ReplicaFetchStream and the fetches written to it that are still unanswered. */
+interface FetchSession {
+  readonly call: grpc.ClientDuplexStream<ReplicaFetchStreamRequestInput, ReplicaFetchStreamResponse>;
+  readonly pending: Map<number, PendingFetch>;
+  /** The error grpc-js reported before the final status, if any. */
+  error: grpc.ServiceError | undefined;
+}
+
+/**
+ * A follower's ReplicaFetchStream to one leader. The stream opens on the first fetch and again
+ * after it ended; a fetch pending when it ends fails with an Error the loop backs off on. A
+ * fetch unanswered after its timeout fails and cancels the stream (a leader gone silent costs
+ * one timeout). A leader without the RPC (UNIMPLEMENTED: an older version, in a rolling
+ * upgrade) gets unary Fetch from then on, pending fetches included (it never read them), until
+ * the loop replaces this object with its connection (a new address, or the loop restarts).
+ */
+export class LeaderFetchStream {
+  private session: FetchSession | undefined;
+  private nextCorrelationId = 1;
+  private unsupported = false;
+  private closed = false;
+
+  constructor(
+    private readonly client: BrokerClient,
+    private readonly leaderId: number,
+  ) {}
+
+  fetch(request: FetchRequestInput, timeoutMs: number): Promise<FetchResponse> {
+    if (this.closed) return Promise.reject(new Error(`the fetch stream to broker ${this.leaderId} is closed`));
+    if (this.unsupported) return this.unaryFetch(request, timeoutMs);
+    return new Promise<FetchResponse>((resolve, reject) => {
+      const session = this.open();
+      const correlationId = this.nextCorrelationId++;
+      const timer = setTimeout(() => {
+        if (!session.pending.delete(correlationId)) return;
+        reject(new Error(`ReplicaFetchStream to broker ${this.leaderId}: no response within ${timeoutMs} ms`));
+        this.drop(session);
+      }, timeoutMs);
+      session.pending.set(correlationId, { request, timeoutMs, resolve, reject, timer });
+      // One fetch is in flight per stream (the loop awaits each), so the write's return value is not needed.
+      session.call.write({ correlationId, request });
+    });
+  }
+
+  /** Cancels the stream; fetches pending on it fail. */
+  close(): void {
+    this.closed = true;
+    const session = this.session;
+    if (session === undefined) return;
+    this.drop(session);
+    this.failAll(session, new Error(`the fetch stream to broker ${this.leaderId} is closed`));
+  }
+
+  private open(): FetchSession {
+    if (this.session !== undefined) return this.session;
+    const session: FetchSession = { call: this.client.ReplicaFetchStream(), pending: new Map(), error: undefined };
+    session.call.on("data", (message: ReplicaFetchStreamResponse) => {
+      const entry = session.pending.get(message.correlationId);
+      if (entry === undefined) return; // timed out already
+      session.pending.delete(message.correlationId);
+      clearTimeout(entry.timer);
+      if (message.response === null) entry.reject(new Error(`ReplicaFetchStream to broker ${this.leaderId}: a response without a body`));
+      else entry.resolve(message.response);
+    });
+    session.call.on("error", (error: grpc.ServiceError) => {
+      session.error = error;
+    });
+    session.call.on("status", (final: grpc.StatusObject) => this.handleEnd(session, final));
+    this.session = session;
+    return session;
+  }
+
+  private drop(session: FetchSession): void {
+    if (this.session !== session) return;
+    this.session = undefined;
+    session.call.cancel();
+  }
+
+  private handleEnd(session: FetchSession, final: grpc.StatusObject): void {
+    if (this.session === session) this.session = undefined;
+    if (final.code === grpc.status.UNIMPLEMENTED && !this.closed) {
+      this.unsupported = true;
+      for (const entry of session.pending.values()) {
+        clearTimeout(entry.timer);
+        this.unaryFetch(entry.request, entry.timeoutMs).then(entry.resolve, entry.reject);
+      }
+      session.pending.clear();
+      return;
+    }
+    const reason = final.code === grpc.status.OK ? "the leader ended the stream" : (session.error?.message ?? final.details);
+    this.failAll(session, new Error(`ReplicaFetchStream to broker ${this.leaderId}: ${reason}`));
+  }
+
+  private failAll(session: FetchSession, error: Error): void {
+    for (const entry of session.pending.values()) {
+      clearTimeout(entry.timer);
+      entry.reject(error);
+    }
+    session.pending.clear();
+  }
+
+  private unaryFetch(request: FetchRequestInput, timeoutMs: number): Promise<FetchResponse> {
+    return unary<FetchResponse>((done) => this.client.Fetch(request, { deadline: deadlineIn(timeoutMs) }, done));
+  }
+}
 
 /** A typed unary call as a promise. */
 function unary<Res>(invoke: (done: (error: grpc.ServiceError | null, response?: Res) => void) => void): Promise<Res> {

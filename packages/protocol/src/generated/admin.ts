@@ -68,6 +68,8 @@ import type { ProduceStreamResponseInput as _castle_v1_ProduceStreamResponseInpu
 import type { QuorumReplicaInput as _castle_v1_QuorumReplicaInput, QuorumReplica as _castle_v1_QuorumReplica } from './castle/v1/QuorumReplica.js';
 import type { RecordInput as _castle_v1_RecordInput, Record as _castle_v1_Record } from './castle/v1/Record.js';
 import type { RecordHeaderInput as _castle_v1_RecordHeaderInput, RecordHeader as _castle_v1_RecordHeader } from './castle/v1/RecordHeader.js';
+import type { ReplicaFetchStreamRequestInput as _castle_v1_ReplicaFetchStreamRequestInput, ReplicaFetchStreamRequest as _castle_v1_ReplicaFetchStreamRequest } from './castle/v1/ReplicaFetchStreamRequest.js';
+import type { ReplicaFetchStreamResponseInput as _castle_v1_ReplicaFetchStreamResponseInput, ReplicaFetchStreamResponse as _castle_v1_ReplicaFetchStreamResponse } from './castle/v1/ReplicaFetchStreamResponse.js';
 import type { TopicDescriptionInput as _castle_v1_TopicDescriptionInput, TopicDescription as _castle_v1_TopicDescription } from './castle/v1/TopicDescription.js';
 import type { TopicListingInput as _castle_v1_TopicListingInput, TopicListing as _castle_v1_TopicListing } from './castle/v1/TopicListing.js';
 import type { TopicMetadataInput as _castle_v1_TopicMetadataInput, TopicMetadata as _castle_v1_TopicMetadata } from './castle/v1/TopicMetadata.js';
@@ -152,6 +154,8 @@ export interface ProtoGrpcType {
       Record: MessageTypeDefinition<_castle_v1_RecordInput, _castle_v1_Record>
       RecordFormat: EnumTypeDefinition
       RecordHeader: MessageTypeDefinition<_castle_v1_RecordHeaderInput, _castle_v1_RecordHeader>
+      ReplicaFetchStreamRequest: MessageTypeDefinition<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamRequest>
+      ReplicaFetchStreamResponse: MessageTypeDefinition<_castle_v1_ReplicaFetchStreamResponseInput, _castle_v1_ReplicaFetchStreamResponse>
       TopicDescription: MessageTypeDefinition<_castle_v1_TopicDescriptionInput, _castle_v1_TopicDescription>
       TopicListing: MessageTypeDefinition<_castle_v1_TopicListingInput, _castle_v1_TopicListing>
       TopicMetadata: MessageTypeDefinition<_castle_v1_TopicMetadataInput, _castle_v1_TopicMetadata>

@@ -33,6 +33,8 @@ import type { ProduceStreamRequestInput as _castle_v1_ProduceStreamRequestInput,
 import type { ProduceStreamResponseInput as _castle_v1_ProduceStreamResponseInput, ProduceStreamResponse as _castle_v1_ProduceStreamResponse } from './castle/v1/ProduceStreamResponse.js';
 import type { RecordInput as _castle_v1_RecordInput, Record as _castle_v1_Record } from './castle/v1/Record.js';
 import type { RecordHeaderInput as _castle_v1_RecordHeaderInput, RecordHeader as _castle_v1_RecordHeader } from './castle/v1/RecordHeader.js';
+import type { ReplicaFetchStreamRequestInput as _castle_v1_ReplicaFetchStreamRequestInput, ReplicaFetchStreamRequest as _castle_v1_ReplicaFetchStreamRequest } from './castle/v1/ReplicaFetchStreamRequest.js';
+import type { ReplicaFetchStreamResponseInput as _castle_v1_ReplicaFetchStreamResponseInput, ReplicaFetchStreamResponse as _castle_v1_ReplicaFetchStreamResponse } from './castle/v1/ReplicaFetchStreamResponse.js';
 import type { TopicMetadataInput as _castle_v1_TopicMetadataInput, TopicMetadata as _castle_v1_TopicMetadata } from './castle/v1/TopicMetadata.js';
 import type { TopicProduceDataInput as _castle_v1_TopicProduceDataInput, TopicProduceData as _castle_v1_TopicProduceData } from './castle/v1/TopicProduceData.js';
 import type { TopicProduceResponseInput as _castle_v1_TopicProduceResponseInput, TopicProduceResponse as _castle_v1_TopicProduceResponse } from './castle/v1/TopicProduceResponse.js';
@@ -76,6 +78,8 @@ export interface ProtoGrpcType {
       Record: MessageTypeDefinition<_castle_v1_RecordInput, _castle_v1_Record>
       RecordFormat: EnumTypeDefinition
       RecordHeader: MessageTypeDefinition<_castle_v1_RecordHeaderInput, _castle_v1_RecordHeader>
+      ReplicaFetchStreamRequest: MessageTypeDefinition<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamRequest>
+      ReplicaFetchStreamResponse: MessageTypeDefinition<_castle_v1_ReplicaFetchStreamResponseInput, _castle_v1_ReplicaFetchStreamResponse>
       TopicMetadata: MessageTypeDefinition<_castle_v1_TopicMetadataInput, _castle_v1_TopicMetadata>
       TopicProduceData: MessageTypeDefinition<_castle_v1_TopicProduceDataInput, _castle_v1_TopicProduceData>
       TopicProduceResponse: MessageTypeDefinition<_castle_v1_TopicProduceResponseInput, _castle_v1_TopicProduceResponse>

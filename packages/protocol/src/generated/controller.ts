@@ -80,6 +80,8 @@ import type { RecordInput as _castle_v1_RecordInput, Record as _castle_v1_Record
 import type { RecordHeaderInput as _castle_v1_RecordHeaderInput, RecordHeader as _castle_v1_RecordHeader } from './castle/v1/RecordHeader.js';
 import type { RegisterBrokerRequestInput as _castle_v1_RegisterBrokerRequestInput, RegisterBrokerRequest as _castle_v1_RegisterBrokerRequest } from './castle/v1/RegisterBrokerRequest.js';
 import type { RegisterBrokerResponseInput as _castle_v1_RegisterBrokerResponseInput, RegisterBrokerResponse as _castle_v1_RegisterBrokerResponse } from './castle/v1/RegisterBrokerResponse.js';
+import type { ReplicaFetchStreamRequestInput as _castle_v1_ReplicaFetchStreamRequestInput, ReplicaFetchStreamRequest as _castle_v1_ReplicaFetchStreamRequest } from './castle/v1/ReplicaFetchStreamRequest.js';
+import type { ReplicaFetchStreamResponseInput as _castle_v1_ReplicaFetchStreamResponseInput, ReplicaFetchStreamResponse as _castle_v1_ReplicaFetchStreamResponse } from './castle/v1/ReplicaFetchStreamResponse.js';
 import type { TopicDescriptionInput as _castle_v1_TopicDescriptionInput, TopicDescription as _castle_v1_TopicDescription } from './castle/v1/TopicDescription.js';
 import type { TopicListingInput as _castle_v1_TopicListingInput, TopicListing as _castle_v1_TopicListing } from './castle/v1/TopicListing.js';
 import type { TopicMetadataInput as _castle_v1_TopicMetadataInput, TopicMetadata as _castle_v1_TopicMetadata } from './castle/v1/TopicMetadata.js';
@@ -176,6 +178,8 @@ export interface ProtoGrpcType {
       RecordHeader: MessageTypeDefinition<_castle_v1_RecordHeaderInput, _castle_v1_RecordHeader>
       RegisterBrokerRequest: MessageTypeDefinition<_castle_v1_RegisterBrokerRequestInput, _castle_v1_RegisterBrokerRequest>
       RegisterBrokerResponse: MessageTypeDefinition<_castle_v1_RegisterBrokerResponseInput, _castle_v1_RegisterBrokerResponse>
+      ReplicaFetchStreamRequest: MessageTypeDefinition<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamRequest>
+      ReplicaFetchStreamResponse: MessageTypeDefinition<_castle_v1_ReplicaFetchStreamResponseInput, _castle_v1_ReplicaFetchStreamResponse>
       TopicDescription: MessageTypeDefinition<_castle_v1_TopicDescriptionInput, _castle_v1_TopicDescription>
       TopicListing: MessageTypeDefinition<_castle_v1_TopicListingInput, _castle_v1_TopicListing>
       TopicMetadata: MessageTypeDefinition<_castle_v1_TopicMetadataInput, _castle_v1_TopicMetadata>

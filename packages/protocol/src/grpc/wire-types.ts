@@ -139,6 +139,8 @@ export type {
   RegisterBrokerResponse as WireRegisterBrokerResponse,
   RegisterBrokerResponseInput as WireRegisterBrokerResponseInput,
 } from "../generated/castle/v1/RegisterBrokerResponse.js";
+export type { ReplicaFetchStreamRequest, ReplicaFetchStreamRequestInput } from "../generated/castle/v1/ReplicaFetchStreamRequest.js";
+export type { ReplicaFetchStreamResponse, ReplicaFetchStreamResponseInput } from "../generated/castle/v1/ReplicaFetchStreamResponse.js";
 export type { SyncGroupAssignment, SyncGroupAssignmentInput } from "../generated/castle/v1/SyncGroupAssignment.js";
 export type { SyncGroupRequest, SyncGroupRequestInput } from "../generated/castle/v1/SyncGroupRequest.js";
 export type { SyncGroupResponse, SyncGroupResponseInput } from "../generated/castle/v1/SyncGroupResponse.js";

@@ -15,6 +15,8 @@ import type { ProduceRequestInput as _castle_v1_ProduceRequestInput, ProduceRequ
 import type { ProduceResponseInput as _castle_v1_ProduceResponseInput, ProduceResponse as _castle_v1_ProduceResponse } from '../../castle/v1/ProduceResponse.js';
 import type { ProduceStreamRequestInput as _castle_v1_ProduceStreamRequestInput, ProduceStreamRequest as _castle_v1_ProduceStreamRequest } from '../../castle/v1/ProduceStreamRequest.js';
 import type { ProduceStreamResponseInput as _castle_v1_ProduceStreamResponseInput, ProduceStreamResponse as _castle_v1_ProduceStreamResponse } from '../../castle/v1/ProduceStreamResponse.js';
+import type { ReplicaFetchStreamRequestInput as _castle_v1_ReplicaFetchStreamRequestInput, ReplicaFetchStreamRequest as _castle_v1_ReplicaFetchStreamRequest } from '../../castle/v1/ReplicaFetchStreamRequest.js';
+import type { ReplicaFetchStreamResponseInput as _castle_v1_ReplicaFetchStreamResponseInput, ReplicaFetchStreamResponse as _castle_v1_ReplicaFetchStreamResponse } from '../../castle/v1/ReplicaFetchStreamResponse.js';
 
 export interface BrokerClient extends grpc.Client {
   /**
@@ -105,6 +107,33 @@ export interface BrokerClient extends grpc.Client {
   produceStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponse>;
   produceStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponse>;
   
+  /**
+   * Follower replication on one long-lived stream per (follower, leader) pair, which saves an
+   * HTTP/2 stream and its headers per fetch. Each request is a follower's Fetch (replica_id its
+   * broker id) with a correlation_id unique among its unanswered requests on this stream; each
+   * response echoes it and is exactly what Fetch answers (same long-poll, same errors per
+   * partition). Responses may leave in another order than requests (a request that long-polls
+   * is overtaken by a later one that has data): match them by correlation_id. The broker reads
+   * at most a fixed number of unanswered requests per stream and then stops reading (HTTP/2
+   * flow control holds the follower back). The stream ends with a status only for a malformed
+   * message or a consumer's replica_id (INVALID_ARGUMENT) or shutdown (UNAVAILABLE).
+   */
+  ReplicaFetchStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamResponse>;
+  ReplicaFetchStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamResponse>;
+  /**
+   * Follower replication on one long-lived stream per (follower, leader) pair, which saves an
+   * HTTP/2 stream and its headers per fetch. Each request is a follower's Fetch (replica_id its
+   * broker id) with a correlation_id unique among its unanswered requests on this stream; each
+   * response echoes it and is exactly what Fetch answers (same long-poll, same errors per
+   * partition). Responses may leave in another order than requests (a request that long-polls
+   * is overtaken by a later one that has data): match them by correlation_id. The broker reads
+   * at most a fixed number of unanswered requests per stream and then stops reading (HTTP/2
+   * flow control holds the follower back). The stream ends with a status only for a malformed
+   * message or a consumer's replica_id (INVALID_ARGUMENT) or shutdown (UNAVAILABLE).
+   */
+  replicaFetchStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamResponse>;
+  replicaFetchStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamResponse>;
+  
 }
 
 export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
@@ -139,6 +168,19 @@ export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
    */
   ProduceStream: grpc.handleBidiStreamingCall<_castle_v1_ProduceStreamRequest, _castle_v1_ProduceStreamResponseInput>;
   
+  /**
+   * Follower replication on one long-lived stream per (follower, leader) pair, which saves an
+   * HTTP/2 stream and its headers per fetch. Each request is a follower's Fetch (replica_id its
+   * broker id) with a correlation_id unique among its unanswered requests on this stream; each
+   * response echoes it and is exactly what Fetch answers (same long-poll, same errors per
+   * partition). Responses may leave in another order than requests (a request that long-polls
+   * is overtaken by a later one that has data): match them by correlation_id. The broker reads
+   * at most a fixed number of unanswered requests per stream and then stops reading (HTTP/2
+   * flow control holds the follower back). The stream ends with a status only for a malformed
+   * message or a consumer's replica_id (INVALID_ARGUMENT) or shutdown (UNAVAILABLE).
+   */
+  ReplicaFetchStream: grpc.handleBidiStreamingCall<_castle_v1_ReplicaFetchStreamRequest, _castle_v1_ReplicaFetchStreamResponseInput>;
+  
 }
 
 export interface BrokerDefinition extends grpc.ServiceDefinition {
@@ -148,4 +190,5 @@ export interface BrokerDefinition extends grpc.ServiceDefinition {
   OffsetForLeaderEpoch: MethodDefinition<_castle_v1_OffsetForLeaderEpochRequestInput, _castle_v1_OffsetForLeaderEpochResponseInput, _castle_v1_OffsetForLeaderEpochRequest, _castle_v1_OffsetForLeaderEpochResponse>
   Produce: MethodDefinition<_castle_v1_ProduceRequestInput, _castle_v1_ProduceResponseInput, _castle_v1_ProduceRequest, _castle_v1_ProduceResponse>
   ProduceStream: MethodDefinition<_castle_v1_ProduceStreamRequestInput, _castle_v1_ProduceStreamResponseInput, _castle_v1_ProduceStreamRequest, _castle_v1_ProduceStreamResponse>
+  ReplicaFetchStream: MethodDefinition<_castle_v1_ReplicaFetchStreamRequestInput, _castle_v1_ReplicaFetchStreamResponseInput, _castle_v1_ReplicaFetchStreamRequest, _castle_v1_ReplicaFetchStreamResponse>
 }
