@@ -21,6 +21,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { BrokerContext } from "../handlers/broker-context.js";
 import { type ErrorFields, errorFields } from "../handlers/error-result.js";
 import { handleProduce } from "../handlers/produce.js";
+import { writable } from "./stream-writable.js";
 
 /** Requests read from one stream and not yet answered. */
 export const PRODUCE_STREAM_OUTSTANDING_REQUESTS_MAX = 16;
@@ -41,21 +42,6 @@ export function produceFailureResponse(request: ProduceRequest, fields: ErrorFie
       })),
     })),
   };
-}
-
-/** Resolves once `call` can take more writes, or is gone. */
-function writable(call: ProduceStreamCall): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      call.off("close", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-    call.on("close", done);
-  });
 }
 
 export class ProduceStreams {

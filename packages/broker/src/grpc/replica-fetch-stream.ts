@@ -23,6 +23,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { BrokerContext } from "../handlers/broker-context.js";
 import { type ErrorFields, errorFields } from "../handlers/error-result.js";
 import { handleFetch } from "../handlers/fetch.js";
+import { writable } from "./stream-writable.js";
 
 /** Requests read from one stream and not yet answered (a follower keeps one in flight). */
 export const REPLICA_FETCH_STREAM_OUTSTANDING_REQUESTS_MAX = 4;
@@ -43,21 +44,6 @@ export function fetchFailureResponse(request: FetchRequest, fields: ErrorFields)
       })),
     })),
   };
-}
-
-/** Resolves once `call` can take more writes, or is gone. */
-function writable(call: ReplicaFetchStreamCall): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      call.off("close", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-    call.on("close", done);
-  });
 }
 
 export class ReplicaFetchStreams {
