@@ -45,6 +45,7 @@ import {
   type SyncGroupResponseInput,
 } from "@castle/protocol";
 import { type ErrorFields, errorFields, noError } from "../handlers/error-result.js";
+import { OFFSETS_TOPIC } from "../replica/offsets-topic.js";
 import { type CommittedOffset, ConsumerGroup, GROUP_STATES, type GroupState } from "./consumer-group.js";
 import { assertGroupCoordinatorConfig, type GroupCoordinatorConfig } from "./group-config.js";
 import { replayOffsetsPartition } from "./group-loader.js";
@@ -53,8 +54,6 @@ import { offsetsPartitionFor } from "./group-partitioner.js";
 import type { OffsetsLog, TimerHandle, Timers } from "./group-ports.js";
 import { groupMetadataKey, groupMetadataRecord, type OffsetCommitValue, offsetCommitKey, offsetCommitRecord } from "./group-records.js";
 import { failure, joinFailure, syncFailure } from "./group-responses.js";
-
-const OFFSETS_TOPIC = "__consumer_offsets";
 
 /** How long a failed load of a partition waits before it is tried again (while still elected). */
 const LOAD_RETRY_BACKOFF_MS = 1_000;
