@@ -5,6 +5,7 @@ import {
   decodeRecordBatch,
   decodeRecordBatches,
   encodeRecordBatch,
+  encodeRecordBatches,
   errorInfoForCode,
   ProtocolError,
   type RecordInput,
@@ -126,6 +127,42 @@ describe("RecordBatch v2", () => {
         },
       ),
       { numRuns: 200, seed: 42 },
+    );
+  });
+
+  it("encodes several batches into one buffer byte-identical to encoding them one by one", () => {
+    const record = fc.record({
+      key: fc.option(fc.uint8Array({ maxLength: 16 }).map((a) => Buffer.from(a))),
+      value: fc.option(fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a))),
+      timestampMs: fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }),
+    });
+    const batch = fc.record({ records: fc.array(record, { minLength: 1, maxLength: 8 }), gzip: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(batch, { minLength: 1, maxLength: 5 }), (batches) => {
+        const inputs = batches.map(({ records, gzip }, i) => ({
+          records,
+          options: { baseTimestampMs: 1_700_000_000_000 + i, compression: gzip ? CompressionType.Gzip : CompressionType.None },
+        }));
+        const { bytes, views } = encodeRecordBatches(inputs);
+        const separately = inputs.map((b) => encodeRecordBatch(b.records, b.options));
+        expect(bytes.equals(Buffer.concat(separately))).to.equal(true);
+        expect(views.map((v) => v.toString("hex"))).to.deep.equal(separately.map((b) => b.toString("hex")));
+        // Views share the one buffer: no copies were made.
+        for (const view of views) expect(view.buffer).to.equal(bytes.buffer);
+        expect(validateBatches(bytes, limits)).to.have.length(batches.length);
+      }),
+      { numRuns: 100, seed: 7 },
+    );
+  });
+
+  it("refuses an empty batch among several before encoding any", () => {
+    expectProtocolError(
+      () =>
+        encodeRecordBatches([
+          { records: sample, options: { baseTimestampMs: 1 } },
+          { records: [], options: { baseTimestampMs: 2 } },
+        ]),
+      "INVALID_RECORD",
     );
   });
 

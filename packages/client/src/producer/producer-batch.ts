@@ -2,7 +2,7 @@
 // the bytes they hold in the producer's buffer. Records stay as references until the batch is
 // drained; then the whole batch is encoded once (and the bytes kept for retries).
 
-import { BATCH_HEADER_BYTES, type CompressionType, encodeRecordBatch, type RecordInput } from "@castle/protocol";
+import { BATCH_HEADER_BYTES, type CompressionType, encodeRecordBatch, encodeRecordBatches, type RecordInput } from "@castle/protocol";
 
 export interface RecordMetadata {
   topic: string;
@@ -73,12 +73,30 @@ export class ProducerBatch {
 
   /** The RecordBatch v2 bytes, encoded once on first use. */
   encode(compression: CompressionType): Buffer {
-    if (this.encoded === undefined) {
-      const first = this.records[0];
-      const baseTimestampMs = first?.timestampMs ?? Date.now();
-      this.encoded = encodeRecordBatch(this.records, { baseTimestampMs, compression });
-    }
+    if (this.encoded === undefined) this.encoded = encodeRecordBatch(this.records, this.encodeOptions(compression));
     return this.encoded;
+  }
+
+  private encodeOptions(compression: CompressionType): { baseTimestampMs: number; compression: CompressionType } {
+    return { baseTimestampMs: this.records[0]?.timestampMs ?? Date.now(), compression };
+  }
+
+  /**
+   * The bytes of several batches of one partition back to back, as a produce request carries
+   * them. Batches not encoded yet are encoded together into one buffer (each keeps its view of
+   * it for retries), so a request costs one allocation per partition, not one per batch plus a
+   * concatenation.
+   */
+  static encodeAll(batches: readonly ProducerBatch[], compression: CompressionType): Buffer {
+    if (batches.length === 1) return (batches[0] as ProducerBatch).encode(compression);
+    if (batches.every((b) => b.encoded === undefined)) {
+      const { bytes, views } = encodeRecordBatches(batches.map((b) => ({ records: b.records, options: b.encodeOptions(compression) })));
+      batches.forEach((b, i) => {
+        b.encoded = views[i];
+      });
+      return bytes;
+    }
+    return Buffer.concat(batches.map((b) => b.encode(compression)));
   }
 
   get isSettled(): boolean {

@@ -19,7 +19,7 @@ import { ClusterClient } from "../connection/cluster-client.js";
 import type { MetadataCache } from "../connection/metadata-cache.js";
 import { errorFromWire, isRetriableError, retryBackoffMs } from "../errors/wire-error.js";
 import { DefaultPartitioner } from "./default-partitioner.js";
-import { type DeliveryCallback, estimateRecordBytes, type ProducerBatch, type RecordMetadata } from "./producer-batch.js";
+import { type DeliveryCallback, estimateRecordBytes, ProducerBatch, type RecordMetadata } from "./producer-batch.js";
 import { type ProducerOptions, type ResolvedProducerOptions, resolveProducerOptions } from "./producer-options.js";
 import { RecordAccumulator } from "./record-accumulator.js";
 
@@ -410,10 +410,7 @@ export class Producer {
         name,
         partitions: [...byPartition].map(([partition, list]) => ({
           partition,
-          recordBatches:
-            list.length === 1
-              ? (list[0] as ProducerBatch).encode(this.options.compression)
-              : Buffer.concat(list.map((b) => b.encode(this.options.compression))),
+          recordBatches: ProducerBatch.encodeAll(list, this.options.compression),
         })),
       })),
     };

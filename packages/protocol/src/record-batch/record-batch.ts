@@ -95,10 +95,16 @@ function writeRecord(buf: Buffer, pos: number, record: RecordInput, offsetDelta:
   return pos;
 }
 
-/** Encodes the records section (no header). */
-function encodeRecords(records: readonly RecordInput[], baseTimestampMs: number): { body: Buffer; maxTimestamp: number } {
+/** The records section's layout: each record's body size, the section's size and its max timestamp. */
+interface RecordsLayout {
+  readonly sizes: number[];
+  readonly bytes: number;
+  readonly maxTimestamp: number;
+}
+
+function layOutRecords(records: readonly RecordInput[], baseTimestampMs: number): RecordsLayout {
   const sizes = new Array<number>(records.length);
-  let total = 0;
+  let bytes = 0;
   let maxTimestamp = baseTimestampMs;
   for (let i = 0; i < records.length; i++) {
     const record = records[i] as RecordInput;
@@ -112,49 +118,100 @@ function encodeRecords(records: readonly RecordInput[], baseTimestampMs: number)
       record.value ? record.value.length : -1,
     );
     sizes[i] = bodySize;
-    total += zigzagSize(bodySize) + bodySize;
+    bytes += zigzagSize(bodySize) + bodySize;
   }
-  const body = Buffer.allocUnsafe(total);
-  let pos = 0;
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i] as RecordInput;
-    pos = writeRecord(body, pos, record, i, (record.timestampMs ?? baseTimestampMs) - baseTimestampMs, sizes[i] as number);
-  }
-  return { body, maxTimestamp };
+  return { sizes, bytes, maxTimestamp };
 }
 
-/** Encodes one RecordBatch v2 holding `records`, with a valid CRC. */
-export function encodeRecordBatch(records: readonly RecordInput[], options: EncodeBatchOptions): Buffer {
+/** Writes the records section at `pos` of `buf` (which has room for it); returns the end. */
+function writeRecords(buf: Buffer, pos: number, records: readonly RecordInput[], baseTimestampMs: number, layout: RecordsLayout): number {
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i] as RecordInput;
+    pos = writeRecord(buf, pos, record, i, (record.timestampMs ?? baseTimestampMs) - baseTimestampMs, layout.sizes[i] as number);
+  }
+  return pos;
+}
+
+/** One batch to encode: its records and options. */
+export interface BatchToEncode {
+  readonly records: readonly RecordInput[];
+  readonly options: EncodeBatchOptions;
+}
+
+/** A batch laid out: an uncompressed one is written straight into the shared buffer, a compressed one is compressed first. */
+interface PlannedBatch {
+  readonly batch: BatchToEncode;
+  readonly compression: CompressionType;
+  readonly layout: RecordsLayout;
+  /** The compressed records section, for a compressed batch. */
+  readonly compressed: Buffer | undefined;
+  readonly bytes: number;
+}
+
+function planBatch(batch: BatchToEncode): PlannedBatch {
+  const { records, options } = batch;
   if (records.length === 0) throw protocolError("INVALID_RECORD", "a record batch needs at least one record");
   const compression = options.compression ?? CompressionType.None;
-  const { body: raw, maxTimestamp } = encodeRecords(records, options.baseTimestampMs);
-  let body: Buffer;
+  const layout = layOutRecords(records, options.baseTimestampMs);
+  let compressed: Buffer | undefined;
   switch (compression) {
     case CompressionType.None:
-      body = raw;
       break;
-    case CompressionType.Gzip:
-      body = gzipSync(raw);
+    case CompressionType.Gzip: {
+      const raw = Buffer.allocUnsafe(layout.bytes);
+      writeRecords(raw, 0, records, options.baseTimestampMs, layout);
+      compressed = gzipSync(raw);
       break;
+    }
     default:
       throw protocolError("UNSUPPORTED_COMPRESSION_TYPE", `compression ${CompressionType[compression]} is not supported; use none or gzip`);
   }
-  const batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + body.length);
-  body.copy(batch, BATCH_HEADER_BYTES);
+  return { batch, compression, layout, compressed, bytes: BATCH_HEADER_BYTES + (compressed?.length ?? layout.bytes) };
+}
+
+/** Writes a planned batch at `pos` of `buf`, header last (its CRC covers the records); returns the batch's view. */
+function writePlanned(buf: Buffer, pos: number, planned: PlannedBatch): Buffer {
+  const { records, options } = planned.batch;
+  const batch = buf.subarray(pos, pos + planned.bytes);
+  if (planned.compressed === undefined) writeRecords(batch, BATCH_HEADER_BYTES, records, options.baseTimestampMs, planned.layout);
+  else planned.compressed.copy(batch, BATCH_HEADER_BYTES);
   writeBatchHeader(batch, 0, {
     baseOffset: options.baseOffset ?? 0,
     batchLength: batch.length - BATCH_LOG_OVERHEAD_BYTES,
     partitionLeaderEpoch: options.partitionLeaderEpoch ?? -1,
-    attributes: compression & ATTRIBUTE_COMPRESSION_MASK,
+    attributes: planned.compression & ATTRIBUTE_COMPRESSION_MASK,
     lastOffsetDelta: records.length - 1,
     baseTimestamp: options.baseTimestampMs,
-    maxTimestamp,
+    maxTimestamp: planned.layout.maxTimestamp,
     producerId: options.producerId ?? -1,
     producerEpoch: options.producerEpoch ?? -1,
     baseSequence: options.baseSequence ?? -1,
     recordCount: records.length,
   });
   return batch;
+}
+
+/** Encodes one RecordBatch v2 holding `records`, with a valid CRC (one allocation when uncompressed). */
+export function encodeRecordBatch(records: readonly RecordInput[], options: EncodeBatchOptions): Buffer {
+  const planned = planBatch({ records, options });
+  return writePlanned(Buffer.allocUnsafe(planned.bytes), 0, planned);
+}
+
+/**
+ * Encodes several batches back to back into one buffer (one allocation, no concatenation):
+ * `bytes` is what goes on the wire, `views[i]` is batch i inside it. Bad input throws before
+ * anything is written.
+ */
+export function encodeRecordBatches(batches: readonly BatchToEncode[]): { bytes: Buffer; views: Buffer[] } {
+  const planned = batches.map(planBatch);
+  const bytes = Buffer.allocUnsafe(planned.reduce((sum, p) => sum + p.bytes, 0));
+  const views: Buffer[] = [];
+  let pos = 0;
+  for (const p of planned) {
+    views.push(writePlanned(bytes, pos, p));
+    pos += p.bytes;
+  }
+  return { bytes, views };
 }
 
 function readBytesField(buf: Buffer, cursor: VarintCursor, end: number, what: string): Buffer | null {

@@ -51,7 +51,32 @@ export function scanBatches(
   options: { verifyCrc: boolean; chunkBytes?: number },
   onBatch: (batch: ScannedBatch) => boolean | undefined,
 ): ScanResult {
-  const chunk = Buffer.allocUnsafe(Math.min(options.chunkBytes ?? SCAN_CHUNK_BYTES, Math.max(0, endPosition - startPosition)));
+  const chunkBytes = Math.min(options.chunkBytes ?? SCAN_CHUNK_BYTES, Math.max(0, endPosition - startPosition));
+  // Scans run synchronously and keep nothing of the chunk, so one buffer serves them all (every
+  // follower fetch locates its offset with a scan); a scan started from inside onBatch gets its own.
+  const borrowed = !scratchInUse && chunkBytes <= SCAN_CHUNK_BYTES;
+  if (!borrowed) return scanWith(Buffer.allocUnsafe(chunkBytes), fd, startPosition, endPosition, minBaseOffset, options, onBatch);
+  scratchInUse = true;
+  try {
+    scratch ??= Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
+    return scanWith(scratch.subarray(0, chunkBytes), fd, startPosition, endPosition, minBaseOffset, options, onBatch);
+  } finally {
+    scratchInUse = false;
+  }
+}
+
+let scratch: Buffer | undefined;
+let scratchInUse = false;
+
+function scanWith(
+  chunk: Buffer,
+  fd: number,
+  startPosition: number,
+  endPosition: number,
+  minBaseOffset: number,
+  options: { verifyCrc: boolean },
+  onBatch: (batch: ScannedBatch) => boolean | undefined,
+): ScanResult {
   let chunkStart = startPosition;
   let chunkLength = 0;
   let position = startPosition;
