@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench:replicated [-- --seconds N --warmup-seconds N --variant-seconds N --producers P
 //   --outstanding N --batch-size B --linger-ms MS --max-in-flight N --node-args=FLAGS
-//   --no-variants --no-jetstream --js-outstanding N --js-streams N --profile --profile-dir DIR --json]
+//   --no-variants --no-jetstream --js-outstanding N[,N...] --js-streams N --profile --profile-dir DIR --json]
 // Replicated produce throughput and latency (issue 5), on three combined (broker,controller)
 // nodes as real processes on loopback (@castle/testkit's startCastleCluster, from
 // packages/testkit/dist):
@@ -23,8 +23,11 @@
 //      castle_log_end_offset of each partition is equal on all 3 nodes and every ISR is full;
 //  (e) if `nats-server` is on PATH: a 3-node NATS JetStream cluster on loopback (file storage,
 //      R3 streams, its own temp dir and ports) under the same load through the `nats` client,
-//      with at most --js-outstanding (default 256, the issue's reference) acks outstanding;
-//      Castle/JetStream ratios of throughput and p99. Without nats-server it says so and skips.
+//      once per --js-outstanding level (default: 256, the issue's reference, and the main run's
+//      --outstanding), each on the same cluster; Castle/JetStream ratios of throughput and p99,
+//      both for the main run against the reference and for every level at which Castle also ran
+//      (the main run or a variant) with as many records outstanding: equal load on both sides.
+//      Without nats-server it says so and skips.
 // Everything shares this machine's cores (2 here): a process of another session running
 // meanwhile shows as "others" in (c), with a warning. Progress goes to stderr, figures to
 // stdout, then one JSON summary line (--json: only that). Every wait is bounded; every process
@@ -51,7 +54,7 @@ const { values: args } = parseArgs({
     "node-args": { type: "string", default: "" },
     partitions: { type: "string", default: "6" },
     "record-bytes": { type: "string", default: "1024" },
-    "js-outstanding": { type: "string", default: "256" },
+    "js-outstanding": { type: "string" },
     "js-streams": { type: "string", default: "1" },
     "no-variants": { type: "boolean", default: false },
     "no-jetstream": { type: "boolean", default: false },
@@ -85,7 +88,12 @@ const CONFIG = {
   nodeArgs: args["node-args"].split(" ").filter((a) => a !== ""),
   partitions: positiveInteger("partitions", Number(args.partitions)),
   recordBytes: positiveInteger("record-bytes", Number(args["record-bytes"])),
-  jsOutstanding: positiveInteger("js-outstanding", Number(args["js-outstanding"])),
+  /** JetStream runs at each of these outstanding bounds; the first is the one the main run is judged against. */
+  jsOutstanding: [
+    ...new Set(
+      (args["js-outstanding"] ?? `256,${args.outstanding}`).split(",").map((v) => positiveInteger("js-outstanding", Number(v.trim()))),
+    ),
+  ],
   jsStreams: positiveInteger("js-streams", Number(args["js-streams"])),
 };
 
@@ -109,12 +117,12 @@ const NATS_READY_TIMEOUT_MS = 30_000;
 const NATS_STOP_TIMEOUT_MS = 5_000;
 /**
  * Whatever happens, the run ends (and everything is stopped) after this long: the runs (Castle
- * main and JetStream at most 3x their length, 4 variants), one full catch-up (acks=1's), and
- * 5 minutes for starting, checking and stopping.
+ * main and each JetStream level at most 2x their length, 4 variants), one full catch-up
+ * (acks=1's), and 5 minutes for starting, checking and stopping.
  */
 const RUN_TIMEOUT_MS =
   5 * 60_000 +
-  1_000 * 3 * (CONFIG.seconds + CONFIG.warmupSeconds) +
+  1_000 * 2 * (1 + CONFIG.jsOutstanding.length) * (CONFIG.seconds + CONFIG.warmupSeconds) +
   1_000 * 5 * (CONFIG.variantSeconds + CONFIG.warmupSeconds) +
   CATCH_UP_TIMEOUT_MS;
 
@@ -1066,33 +1074,12 @@ async function runJetStream(path, ticks, cores) {
     };
     const rssTimer = setInterval(sampleRss, RSS_SAMPLE_INTERVAL_MS);
     rssTimer.unref();
-    let result;
+    const runs = [];
     try {
-      result = await runLoad({
-        label: "JetStream R3",
-        producers: CONFIG.producers,
-        workerConfig: (index) => ({
-          kind: "jetstream",
-          index,
-          servers,
-          subjects: streams.map((s) => s.subject),
-          recordBytes: CONFIG.recordBytes,
-          window: Math.max(
-            1,
-            Math.floor(CONFIG.jsOutstanding / CONFIG.producers) + (index < CONFIG.jsOutstanding % CONFIG.producers ? 1 : 0),
-          ),
-        }),
-        warmupSeconds: CONFIG.warmupSeconds,
-        measureSeconds: CONFIG.seconds,
-        onWindow: async (phase, workers) => {
-          const pids = Object.fromEntries(nodes.map((node) => [`nats-server ${node.name}`, node.child.pid]));
-          workers.forEach((w, i) => {
-            pids[`producer ${i + 1}`] = w.pid;
-          });
-          pids.bench = process.pid;
-          return { phase, at: performance.now(), processes: readProcesses(pids, ticks), machine: machineCpuTicks(), scrapes: {} };
-        },
-      });
+      for (const outstanding of CONFIG.jsOutstanding) {
+        runs.push(await runJetStreamLoad({ nodes, servers, streams, outstanding, ticks, cores }));
+        if (runs.at(-1).failed > 0) break;
+      }
     } finally {
       clearInterval(rssTimer);
       sampleRss();
@@ -1100,23 +1087,56 @@ async function runJetStream(path, ticks, cores) {
     const stored = [];
     for (const stream of streams) stored.push((await jsm.streams.info(stream.name)).state.messages);
     const storedRecords = stored.reduce((a, b) => a + b, 0);
-    const { window, ...figures } = result;
-    const where = windowAnalysis(window, cores);
+    const ackedRecords = runs.reduce((a, r) => a + r.acked, 0);
     return {
       version: natsVersion(path),
       streams: streams.length,
-      outstanding: CONFIG.jsOutstanding,
-      ...figures,
+      runs,
+      // Every acknowledged publish of every run (and the warm-up ones) is stored once or more.
       storedRecords,
-      cpuCoresUsed: where?.cpuCoresUsed,
-      mainThreads: where?.mainThreads,
-      machineBusyShare: where?.machineBusyShare,
+      ackedRecords,
       peakRssBytes: Object.fromEntries(peakRss),
     };
   } finally {
     await admin.close().catch(() => {});
     await stopNats();
   }
+}
+
+/** One JetStream load at `outstanding` acks outstanding, on a running cluster. */
+async function runJetStreamLoad({ nodes, servers, streams, outstanding, ticks, cores }) {
+  log(`JetStream R3, ${outstanding} acks outstanding:`);
+  const result = await runLoad({
+    label: "JetStream R3",
+    producers: CONFIG.producers,
+    workerConfig: (index) => ({
+      kind: "jetstream",
+      index,
+      servers,
+      subjects: streams.map((s) => s.subject),
+      recordBytes: CONFIG.recordBytes,
+      window: Math.max(1, Math.floor(outstanding / CONFIG.producers) + (index < outstanding % CONFIG.producers ? 1 : 0)),
+    }),
+    warmupSeconds: CONFIG.warmupSeconds,
+    measureSeconds: CONFIG.seconds,
+    onWindow: async (phase, workers) => {
+      const pids = Object.fromEntries(nodes.map((node) => [`nats-server ${node.name}`, node.child.pid]));
+      workers.forEach((w, i) => {
+        pids[`producer ${i + 1}`] = w.pid;
+      });
+      pids.bench = process.pid;
+      return { phase, at: performance.now(), processes: readProcesses(pids, ticks), machine: machineCpuTicks(), scrapes: {} };
+    },
+  });
+  const { window, ...figures } = result;
+  const where = windowAnalysis(window, cores);
+  return {
+    outstanding,
+    ...figures,
+    cpuCoresUsed: where?.cpuCoresUsed,
+    mainThreads: where?.mainThreads,
+    machineBusyShare: where?.machineBusyShare,
+  };
 }
 
 // ---- report ------------------------------------------------------------------------------
@@ -1227,57 +1247,75 @@ function report(summary) {
   }
   const j = jetStream;
   out(
-    `(e) ${j.version}, 3 nodes, ${j.streams} R3 file stream(s), ${f(j.outstanding)} acks outstanding at most: ` +
-      `${f(j.recordsPerSecond)} msgs/s, ${f(j.mbPerSecond, 1)} MB/s; latency ${latencyCells(j.latency)}; ${j.failed} failed; ` +
-      `${f(j.storedRecords)} stored`,
+    `(e) ${j.version}, 3 nodes, ${j.streams} R3 file stream(s), the same producers; ${f(j.storedRecords)} stored, ` +
+      `${f(j.ackedRecords)} acknowledged; peak RSS ${Object.entries(j.peakRssBytes)
+        .map(([name, b]) => `${name} ${f(b / MiB, 1)} MiB`)
+        .join(", ")}`,
   );
-  out(
-    `    CPU, cores used: ${Object.entries(j.cpuCoresUsed ?? {})
-      .map(([name, cores]) => `${name} ${f(cores, 2)}`)
-      .join(", ")}; peak RSS ${Object.entries(j.peakRssBytes)
-      .map(([name, b]) => `${name} ${f(b / MiB, 1)} MiB`)
-      .join(", ")}`,
-  );
-  if ((j.cpuCoresUsed?.others ?? 0) > OTHERS_CORES_WARN) {
+  for (const run of j.runs) {
     out(
-      `    WARNING: processes outside this bench used ${f(j.cpuCoresUsed.others, 2)} cores during the window; ` +
-        "JetStream's figures are lower than on a quiet machine",
+      `    ${f(run.outstanding).padStart(5)} acks outstanding at most: ${f(run.recordsPerSecond)} msgs/s, ${f(run.mbPerSecond, 1)} MB/s; ` +
+        `latency ${latencyCells(run.latency)}; ${run.failed} failed`,
     );
-  }
-  // nats-server's work runs on Go's threads, not its main one: only the producers' event loops say something here.
-  out(
-    `    producers' main threads on a CPU / waiting for one: ${Object.entries(j.mainThreads ?? {})
-      .filter(([name]) => name.startsWith("producer"))
-      .map(([name, t]) => `${name} ${pct(t.runningShare)} / ${pct(t.waitingForCpuShare)}`)
-      .join(", ")}`,
-  );
-  const c = summary.comparison;
-  out(
-    `    Castle/JetStream (main run): throughput ${f(c.throughputRatio, 2)}x (aim >= ${AIM.throughputOverJetStream}x: ${c.throughputMet ? "met" : "NOT met"}), ` +
-      `p99 ${f(c.p99Ratio, 2)}x (aim <= 1: ${c.p99Met ? "met" : "NOT met"})`,
-  );
-  if (c.sameOutstanding) {
-    const s = c.sameOutstanding;
     out(
-      `    Castle/JetStream with the same ${f(j.outstanding)} records outstanding ("${s.label}"): ` +
-        `throughput ${f(s.throughputRatio, 2)}x, p99 ${f(s.p99Ratio, 2)}x`,
+      `          CPU, cores used: ${Object.entries(run.cpuCoresUsed ?? {})
+        .map(([name, cores]) => `${name} ${f(cores, 2)}`)
+        .join(", ")}`,
+    );
+    // nats-server's work runs on Go's threads, not its main one: only the producers' event loops say something here.
+    out(
+      `          producers' main threads on a CPU / waiting for one: ${Object.entries(run.mainThreads ?? {})
+        .filter(([name]) => name.startsWith("producer"))
+        .map(([name, t]) => `${name} ${pct(t.runningShare)} / ${pct(t.waitingForCpuShare)}`)
+        .join(", ")}`,
+    );
+    if ((run.cpuCoresUsed?.others ?? 0) > OTHERS_CORES_WARN) {
+      out(
+        `          WARNING: processes outside this bench used ${f(run.cpuCoresUsed.others, 2)} cores during the window; ` +
+          "JetStream's figures are lower than on a quiet machine",
+      );
+    }
+  }
+  const c = summary.comparison;
+  const verdict = (ratio, met) => `${f(ratio, 2)}x (${met ? "met" : "NOT met"})`;
+  out(
+    `    Castle/JetStream, the main run (${f(m.outstanding)} outstanding) against JetStream at ${f(c.reference.outstanding)} (the issue's reading): ` +
+      `throughput ${verdict(c.reference.throughputRatio, c.reference.throughputMet)}, p99 ${verdict(c.reference.p99Ratio, c.reference.p99Met)}` +
+      ` (aims: >= ${AIM.throughputOverJetStream}x, <= 1x)`,
+  );
+  for (const s of c.sameOutstanding) {
+    out(
+      `    Castle/JetStream at equal load, ${f(s.outstanding)} outstanding on both sides ("${s.label}"): ` +
+        `throughput ${verdict(s.throughputRatio, s.throughputMet)}, p99 ${verdict(s.p99Ratio, s.p99Met)}`,
     );
   }
 }
 
 // ---- main --------------------------------------------------------------------------------
 
-/** The acks=all RF 3 Castle run with as many records outstanding as JetStream had, against it. */
-function sameOutstanding(castle, jetStream) {
-  const run = [castle.main, ...castle.variants].find(
-    (r) => r.topic === MAIN_TOPIC && r.acks === -1 && r.outstanding === jetStream.outstanding,
-  );
-  if (run === undefined) return undefined;
+/** Castle's `run` against JetStream's `jetStreamRun`: the ratios and whether the issue's aims hold. */
+function compare(run, jetStreamRun) {
+  const throughputRatio = run.recordsPerSecond / jetStreamRun.recordsPerSecond;
+  const p99Ratio = run.latency.p99Ms / jetStreamRun.latency.p99Ms;
   return {
-    label: run.label,
-    throughputRatio: run.recordsPerSecond / jetStream.recordsPerSecond,
-    p99Ratio: run.latency.p99Ms / jetStream.latency.p99Ms,
+    outstanding: jetStreamRun.outstanding,
+    throughputRatio,
+    p99Ratio,
+    throughputMet: throughputRatio >= AIM.throughputOverJetStream,
+    p99Met: p99Ratio <= 1,
   };
+}
+
+/** For each JetStream level, the acks=all RF 3 Castle run with as many records outstanding, against it. */
+function sameOutstanding(castle, jetStream) {
+  const comparisons = [];
+  for (const jetStreamRun of jetStream.runs) {
+    const run = [castle.main, ...castle.variants].find(
+      (r) => r.topic === MAIN_TOPIC && r.acks === -1 && r.outstanding === jetStreamRun.outstanding,
+    );
+    if (run !== undefined) comparisons.push({ label: run.label, ...compare(run, jetStreamRun) });
+  }
+  return comparisons;
 }
 
 const state = { cluster: undefined, admin: undefined, nats: [], dirs: [] };
@@ -1330,16 +1368,14 @@ async function main() {
       };
     } else {
       jetStream = await runJetStream(path, ticks, cores);
-      if (jetStream.failed > 0) throw new Error(`${jetStream.failed} JetStream publishes failed; first error: ${jetStream.firstError}`);
+      const failed = jetStream.runs.find((r) => r.failed > 0);
+      if (failed) throw new Error(`${failed.failed} JetStream publishes failed; first error: ${failed.firstError}`);
     }
     const main = castle.main;
     const comparison = jetStream.skipped
       ? undefined
       : {
-          throughputRatio: main.recordsPerSecond / jetStream.recordsPerSecond,
-          p99Ratio: main.latency.p99Ms / jetStream.latency.p99Ms,
-          throughputMet: main.recordsPerSecond >= AIM.throughputOverJetStream * jetStream.recordsPerSecond,
-          p99Met: main.latency.p99Ms <= jetStream.latency.p99Ms,
+          reference: compare(main, jetStream.runs[0]),
           sameOutstanding: sameOutstanding(castle, jetStream),
         };
     const summary = {
