@@ -83,10 +83,16 @@ $(tail -n 20 "$DIR/node-$n.log" 2>/dev/null)"
   done
 }
 
+# The node flags the castle executable's shebang carries (#!/usr/bin/env -S node FLAGS).
+node_flags() {
+  sed -n '1s/^#!.*env -S node//p' "$CLI"
+}
+
 start_node() {
   local n=$1
   if [ -n "$(pid_of "$n")" ]; then echo "node $n already runs (pid $(pid_of "$n"))"; return; fi
-  nohup node "$CLI" server start --node-id "$n" --data-dir "$DIR/node-$n" --host "$HOST" \
+  # shellcheck disable=SC2046 # the executable's node flags, one word each
+  nohup node $(node_flags) "$CLI" server start --node-id "$n" --data-dir "$DIR/node-$n" --host "$HOST" \
     --client-port "$(port "$n" client)" --http-port "$(port "$n" http)" \
     --override controller.port="$(port "$n" controller)" --override controller.quorum.voters="$(voters)" \
     --override advertised.host="$HOST" >>"$DIR/node-$n.log" 2>&1 </dev/null &

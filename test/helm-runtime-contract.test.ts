@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { TempDir } from "@castle/testkit";
+import { castleNodeFlags, TempDir } from "@castle/testkit";
 import { expect } from "chai";
 import { type RenderedChart, renderChartOrThrow, rendererUnavailable } from "./helm/chart-renderer.js";
 
@@ -173,7 +173,8 @@ describe("the Helm chart's runtime contract: pods in network namespaces", functi
 
     // `castle` on PATH, as the image links it.
     mkdirSync(dir.join("bin"));
-    writeFileSync(dir.join("bin/castle"), `#!/bin/sh\nexec '${process.execPath}' '${CLI}' "$@"\n`);
+    // As the image's `castle` runs: with the executable's node flags.
+    writeFileSync(dir.join("bin/castle"), `#!/bin/sh\nexec '${process.execPath}' ${castleNodeFlags().join(" ")} '${CLI}' "$@"\n`);
     chmodSync(dir.join("bin/castle"), 0o755);
     for (const point of MOUNT_POINTS) {
       if (!existsSync(point)) {

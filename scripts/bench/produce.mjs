@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { Admin } from "@castle/client";
 import { encodeRecordBatch, loadCastleProto } from "@castle/protocol";
-import { castleCliPath, startNodeProcess } from "@castle/testkit";
+import { castleCliPath, castleNodeFlags, startNodeProcess } from "@castle/testkit";
 import * as grpc from "@grpc/grpc-js";
 
 const { values: args } = parseArgs({
@@ -66,6 +66,7 @@ async function run(bootstrap, topic, count, recordBytes) {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [
+      ...castleNodeFlags(),
       castleCliPath(),
       "--bootstrap",
       bootstrap,
@@ -131,7 +132,8 @@ async function rawProduceCalls(port, topic, calls = 200, parallel = 4) {
 }
 
 async function transportCeiling(castlePort) {
-  const child = spawn(process.execPath, [fileURLToPath(new URL("./noop-produce-server.mjs", import.meta.url))], {
+  // With the node flags a Castle node runs with, so the ceiling and Castle are measured alike.
+  const child = spawn(process.execPath, [...castleNodeFlags(), fileURLToPath(new URL("./noop-produce-server.mjs", import.meta.url))], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@
 // same test keeps serving), capturing its output: one place for every test that runs the CLI.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { castleCliPath } from "./node-process.js";
+import { castleCliPath, castleNodeFlags } from "./node-process.js";
 
 export interface CliResult {
   code: number | null;
@@ -31,7 +31,8 @@ const CLI_TIMEOUT_MS_DEFAULT = 60_000;
 
 /** Starts `castle ARGS`; the caller may signal it (child.kill("SIGINT")) before it ends. */
 export function startCastleCli(args: readonly string[], options: CliOptions = {}): RunningCli {
-  const child = spawn(process.execPath, [castleCliPath(), ...args], {
+  // With the executable's own node flags, as `castle ARGS` from a shell runs it.
+  const child = spawn(process.execPath, [...castleNodeFlags(), castleCliPath(), ...args], {
     env: { ...process.env, ...options.env },
     stdio: ["pipe", "pipe", "pipe"],
   });

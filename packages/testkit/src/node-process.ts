@@ -4,7 +4,7 @@
 // the same addresses on the same data dir.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loopbackNodeFlags } from "./in-process-node.js";
 import { followLines } from "./output-lines.js";
@@ -46,6 +46,16 @@ export function castleCliPath(): string {
   return path;
 }
 
+/**
+ * The node flags the `castle` executable's shebang line carries (`#!/usr/bin/env -S node
+ * FLAGS`): a node started here runs as `castle server start` would.
+ */
+export function castleNodeFlags(): string[] {
+  const first = readFileSync(castleCliPath(), "utf8").split("\n", 1)[0] ?? "";
+  const match = /^#!\S*env -S node((?: \S+)*)\s*$/.exec(first);
+  return match?.[1] ? match[1].trim().split(/\s+/) : [];
+}
+
 export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
   const level = options.overrides?.["log.level"];
   if (level === "warn" || level === "error") {
@@ -53,7 +63,15 @@ export function startNodeProcess(options: NodeProcessOptions): Promise<NodeProce
   }
   // The same loopback flags as an in-process node; data.dir goes as --data-dir with the rest as overrides.
   const { "data.dir": dataDir, ...overrides } = loopbackNodeFlags(options.dataDir, options.overrides);
-  const args = [...(options.nodeArgs ?? []), castleCliPath(), "server", "start", "--data-dir", dataDir ?? options.dataDir];
+  const args = [
+    ...castleNodeFlags(),
+    ...(options.nodeArgs ?? []),
+    castleCliPath(),
+    "server",
+    "start",
+    "--data-dir",
+    dataDir ?? options.dataDir,
+  ];
   for (const [key, value] of Object.entries(overrides)) args.push("--override", `${key}=${value}`);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -4,6 +4,7 @@
 
 import { loadBrokerConfig, startNode } from "@castle/broker";
 import type { Command } from "commander";
+import { missingServerNodeFlags } from "../node-flags.js";
 
 interface ServerStartOptions {
   config?: string;
@@ -50,6 +51,13 @@ export function registerServerStart(program: Command): void {
           stopForFatal?.(error);
         },
       });
+      const missing = missingServerNodeFlags();
+      if (missing.length > 0) {
+        process.stderr.write(
+          `warning: node was started without ${missing.join(" ")}; expect more frequent GC pauses under load. ` +
+            `Start the node with \`castle server start\` (its executable sets them) or pass them to node: node ${missing.join(" ")} .../main.js server start\n`,
+        );
+      }
       const clients =
         node.clientPort < 0 ? "controller only (no client listener)" : `serving clients on ${config.advertisedHost}:${node.clientPort}`;
       process.stdout.write(
