@@ -114,6 +114,16 @@ export class Producer {
   private readonly logger: Logger;
   private readonly accumulator: RecordAccumulator;
   private readonly partitioner: DefaultPartitioner;
+  /**
+   * The sticky partitioner's question for the record being appended (one function for all
+   * records, so a send allocates no closure): tryAppend sets topic and size before asking.
+   */
+  private readonly stickyProbe = {
+    topic: "",
+    sizeBytes: 0,
+    wouldStartNewBatch: (partition: number): boolean =>
+      this.accumulator.wouldStartNewBatch(this.stickyProbe.topic, partition, this.stickyProbe.sizeBytes),
+  };
   private readonly blocked: BlockedSend[] = [];
   private readonly spaceFreed = new Signal();
   private readonly idle = new Signal();
@@ -192,24 +202,23 @@ export class Producer {
       );
       return undefined;
     }
-    const item: BlockedSend = {
-      topic: record.topic,
-      partition: record.partition,
-      record: wire,
-      sizeBytes,
-      callback,
-      deadlineMs: 0,
-      accepted: undefined,
-    };
     if (this.blocked.length === 0) {
-      const outcome = this.tryAppend(item);
+      const outcome = this.tryAppend(record.topic, record.partition, wire, sizeBytes, callback);
       if (outcome === "appended") return undefined;
       if (outcome instanceof Error) {
         callback?.(outcome, null);
         return undefined;
       }
     }
-    item.deadlineMs = this.clock.monotonicMs() + this.options.maxBlockMs;
+    const item: BlockedSend = {
+      topic: record.topic,
+      partition: record.partition,
+      record: wire,
+      sizeBytes,
+      callback,
+      deadlineMs: this.clock.monotonicMs() + this.options.maxBlockMs,
+      accepted: undefined,
+    };
     const accepted = new Promise<void>((resolve) => {
       item.accepted = resolve;
     });
@@ -218,26 +227,33 @@ export class Producer {
     return accepted;
   }
 
-  private tryAppend(item: BlockedSend): AppendOutcome {
-    const topic = this.transport.metadata.topic(item.topic);
+  /** Appends one record to its partition's batch unless metadata or buffer space is missing. Allocates nothing of its own. */
+  private tryAppend(
+    topicName: string,
+    requestedPartition: number | undefined,
+    record: RecordInput,
+    sizeBytes: number,
+    callback: DeliveryCallback | undefined,
+  ): AppendOutcome {
+    const topic = this.transport.metadata.topic(topicName);
     if (topic === undefined) return "no-metadata";
     let partition: number;
-    if (item.partition !== undefined) {
-      if (!Number.isInteger(item.partition) || item.partition < 0 || item.partition >= topic.partitions.length) {
+    if (requestedPartition !== undefined) {
+      if (!Number.isInteger(requestedPartition) || requestedPartition < 0 || requestedPartition >= topic.partitions.length) {
         return protocolError(
           "UNKNOWN_TOPIC_OR_PARTITION",
-          `partition ${item.partition} of topic '${item.topic}' does not exist: it has partitions 0..${topic.partitions.length - 1}`,
+          `partition ${requestedPartition} of topic '${topicName}' does not exist: it has partitions 0..${topic.partitions.length - 1}`,
         );
       }
-      partition = item.partition;
+      partition = requestedPartition;
     } else {
-      partition = this.partitioner.partition(topic, item.record.key ?? null, (p) =>
-        this.accumulator.wouldStartNewBatch(item.topic, p, item.sizeBytes),
-      );
+      this.stickyProbe.topic = topicName;
+      this.stickyProbe.sizeBytes = sizeBytes;
+      partition = this.partitioner.partition(topic, record.key ?? null, this.stickyProbe.wouldStartNewBatch);
     }
-    if (this.usedBytes + item.sizeBytes > this.options.bufferMemory) return "no-memory";
-    this.usedBytes += item.sizeBytes;
-    const result = this.accumulator.append(item.topic, partition, item.record, item.sizeBytes, item.callback, this.clock.monotonicMs());
+    if (this.usedBytes + sizeBytes > this.options.bufferMemory) return "no-memory";
+    this.usedBytes += sizeBytes;
+    const result = this.accumulator.append(topicName, partition, record, sizeBytes, callback, this.clock.monotonicMs());
     if (result.batchFull) this.scheduleDrain(0);
     else if (result.newBatch) this.scheduleDrain(this.options.lingerMs);
     return "appended";
@@ -250,7 +266,7 @@ export class Producer {
     try {
       while (this.blocked.length > 0) {
         const head = this.blocked[0] as BlockedSend;
-        const outcome = this.tryAppend(head);
+        const outcome = this.tryAppend(head.topic, head.partition, head.record, head.sizeBytes, head.callback);
         if (outcome === "appended" || outcome instanceof Error) {
           this.blocked.shift();
           if (outcome instanceof Error) head.callback?.(outcome, null);

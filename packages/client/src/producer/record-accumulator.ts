@@ -17,10 +17,16 @@ export interface AccumulatorLimits {
 
 export interface AppendResult {
   /** A new batch was opened for this record (starts a linger timer). */
-  newBatch: boolean;
+  readonly newBatch: boolean;
   /** The batch is closed and can be sent now. */
-  batchFull: boolean;
+  readonly batchFull: boolean;
 }
+
+// The four answers of append, shared: an append allocates no result.
+const APPENDED: AppendResult = Object.freeze({ newBatch: false, batchFull: false });
+const APPENDED_FULL: AppendResult = Object.freeze({ newBatch: false, batchFull: true });
+const OPENED: AppendResult = Object.freeze({ newBatch: true, batchFull: false });
+const OPENED_FULL: AppendResult = Object.freeze({ newBatch: true, batchFull: true });
 
 export interface DrainContext {
   /** Leader node of a partition, or -1 when unknown. */
@@ -69,14 +75,12 @@ export class RecordAccumulator {
   ): AppendResult {
     const queue = this.queue(topic, partition);
     const last = queue.at(-1);
-    if (last?.tryAppend(record, sizeBytes, callback, this.limits.batchSizeBytes)) {
-      return { newBatch: false, batchFull: last.closed };
-    }
+    if (last?.tryAppend(record, sizeBytes, callback, this.limits.batchSizeBytes)) return last.closed ? APPENDED_FULL : APPENDED;
     const batch = new ProducerBatch(topic, partition, nowMs);
     batch.tryAppend(record, sizeBytes, callback, this.limits.batchSizeBytes);
     queue.push(batch);
     this.batchCount++;
-    return { newBatch: true, batchFull: batch.closed || queue.length > 1 };
+    return batch.closed || queue.length > 1 ? OPENED_FULL : OPENED;
   }
 
   /** Puts a batch back for a retry, in creation order, not before `retryAtMs`. */
