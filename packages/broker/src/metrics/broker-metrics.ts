@@ -178,6 +178,19 @@ export class BrokerMetrics {
    */
   trackGroups(source: GroupGaugeSource): void {
     const registers = [this.registry];
+    // The three gauges share one snapshot per scrape (stats() copies every group's committed
+    // offsets). A scrape calls every collect() in one synchronous pass, so the snapshot is
+    // dropped on the next turn of the event loop and the next scrape takes a fresh one.
+    let snapshot: ReturnType<GroupGaugeSource["stats"]> | undefined;
+    const stats = (): ReturnType<GroupGaugeSource["stats"]> => {
+      if (snapshot === undefined) {
+        snapshot = source.stats();
+        setImmediate(() => {
+          snapshot = undefined;
+        });
+      }
+      return snapshot;
+    };
     new Gauge({
       name: "castle_group_count",
       help: "Consumer groups this node coordinates, by state (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead).",
@@ -185,7 +198,7 @@ export class BrokerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [state, count] of Object.entries(source.stats().groupsByState)) this.set({ state }, count);
+        for (const [state, count] of Object.entries(stats().groupsByState)) this.set({ state }, count);
       },
     });
     new Gauge({
@@ -193,7 +206,7 @@ export class BrokerMetrics {
       help: "Rebalances completed (assignment stored, group Stable) by groups this node coordinated since it started.",
       registers,
       collect() {
-        this.set(source.stats().rebalancesTotal);
+        this.set(stats().rebalancesTotal);
       },
     });
     new Gauge({
@@ -203,7 +216,7 @@ export class BrokerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const group of source.stats().groups) {
+        for (const group of stats().groups) {
           for (const { topic, partition, offset } of group.offsets) {
             const hw = source.highWatermark(topic, partition);
             if (hw === undefined) continue;
