@@ -50,13 +50,17 @@ export interface EncodeBatchOptions {
   baseSequence?: number;
 }
 
+/** What a record without headers has: shared, so encoding a record allocates no empty array. */
+const NO_HEADERS: readonly RecordHeader[] = [];
+
 function recordBodySize(record: RecordInput, offsetDelta: number, timestampDelta: number, keyBytes: number, valueBytes: number): number {
   let size = 1 + zigzagSize(timestampDelta) + zigzagSize(offsetDelta);
   size += keyBytes < 0 ? 1 : zigzagSize(keyBytes) + keyBytes;
   size += valueBytes < 0 ? 1 : zigzagSize(valueBytes) + valueBytes;
-  const headers = record.headers ?? [];
+  const headers = record.headers ?? NO_HEADERS;
   size += zigzagSize(headers.length);
-  for (const header of headers) {
+  for (let h = 0; h < headers.length; h++) {
+    const header = headers[h] as RecordHeader;
     const keyLength = Buffer.byteLength(header.key, "utf8");
     size += zigzagSize(keyLength) + keyLength;
     size += header.value === null ? 1 : zigzagSize(header.value.length) + header.value.length;
@@ -80,9 +84,10 @@ function writeRecord(buf: Buffer, pos: number, record: RecordInput, offsetDelta:
     pos = writeZigzag(buf, pos, record.value.length);
     pos += record.value.copy(buf, pos);
   }
-  const headers = record.headers ?? [];
+  const headers = record.headers ?? NO_HEADERS;
   pos = writeZigzag(buf, pos, headers.length);
-  for (const header of headers) {
+  for (let h = 0; h < headers.length; h++) {
+    const header = headers[h] as RecordHeader;
     const keyLength = Buffer.byteLength(header.key, "utf8");
     pos = writeZigzag(buf, pos, keyLength);
     pos += buf.write(header.key, pos, "utf8");
