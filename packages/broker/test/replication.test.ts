@@ -104,6 +104,9 @@ describe("partition replication (3 in-process nodes, RF 3, min.insync.replicas 2
       "every replica's log",
       SETTLE_MS,
     );
+    // The tests below start from a full ISR: a follower slow to make its first fetch (this
+    // process runs all three nodes) may have left it for a moment after creation.
+    await waitUntil(() => state()?.isr.length === 3, "the ISR of a new topic to hold all 3 replicas", SETTLE_MS);
   });
   after(async () => {
     await cluster?.close();
