@@ -1,6 +1,7 @@
 export * from "./errors/error-codes.js";
 export * from "./errors/protocol-error.js";
 export * from "./grpc/consumer-protocol.js";
+export * from "./grpc/correlated-client-stream.js";
 export * from "./grpc/flow-control.js";
 export * from "./grpc/load-castle-proto.js";
 export type * from "./grpc/wire-types.js";

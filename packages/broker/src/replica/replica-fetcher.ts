@@ -14,6 +14,7 @@
 import type { Logger } from "@castle/common";
 import {
   type BrokerClient,
+  CorrelatedClientStream,
   type FetchRequestInput,
   type FetchResponse,
   FLOW_CONTROL_WINDOW_BYTES,
@@ -22,8 +23,6 @@ import {
   type OffsetForLeaderEpochResponse,
   ProtocolError,
   protocolError,
-  type ReplicaFetchStreamRequestInput,
-  type ReplicaFetchStreamResponse,
   validateBatches,
 } from "@castle/protocol";
 import type { PartitionLog } from "@castle/storage";
@@ -311,117 +310,41 @@ const LEADER_CALL_TIMEOUT_MS = 10_000;
 
 const deadlineIn = (ms: number): Date => new Date(Date.now() + ms);
 
-interface PendingFetch {
-  readonly request: FetchRequestInput;
-  readonly timeoutMs: number;
-  readonly resolve: (response: FetchResponse) => void;
-  readonly reject: (error: Error) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
-/** One open ReplicaFetchStream and the fetches written to it that are still unanswered. */
-interface FetchSession {
-  readonly call: grpc.ClientDuplexStream<ReplicaFetchStreamRequestInput, ReplicaFetchStreamResponse>;
-  readonly pending: Map<number, PendingFetch>;
-  /** The error grpc-js reported before the final status, if any. */
-  error: grpc.ServiceError | undefined;
-}
-
 /**
- * A follower's ReplicaFetchStream to one leader. The stream opens on the first fetch and again
- * after it ended; a fetch pending when it ends fails with an Error the loop backs off on. A
- * fetch unanswered after its timeout fails and cancels the stream (a leader gone silent costs
- * one timeout). A leader without the RPC (UNIMPLEMENTED: an older version, in a rolling
- * upgrade) gets unary Fetch from then on, pending fetches included (it never read them), until
- * the loop replaces this object with its connection (a new address, or the loop restarts).
+ * A follower's ReplicaFetchStream to one leader: @castle/protocol's CorrelatedClientStream with
+ * the follower's errors. The stream opens on the first fetch and again after it ended; a fetch
+ * pending when it ends fails with an Error the loop backs off on. A fetch unanswered after its
+ * timeout fails and cancels the stream (a leader gone silent costs one timeout). A leader
+ * without the RPC (UNIMPLEMENTED: an older version, in a rolling upgrade) gets unary Fetch from
+ * then on, pending fetches included (it never read them), until the loop replaces this object
+ * with its connection (a new address, or the loop restarts).
  */
 export class LeaderFetchStream {
-  private session: FetchSession | undefined;
-  private nextCorrelationId = 1;
-  private unsupported = false;
-  private closed = false;
+  private readonly stream: CorrelatedClientStream<FetchRequestInput, FetchResponse, Error>;
 
-  constructor(
-    private readonly client: BrokerClient,
-    private readonly leaderId: number,
-  ) {}
+  constructor(client: BrokerClient, leaderId: number) {
+    const name = `ReplicaFetchStream to broker ${leaderId}`;
+    this.stream = new CorrelatedClientStream<FetchRequestInput, FetchResponse, Error>({
+      open: () => client.ReplicaFetchStream(),
+      unary: (request, timeoutMs) => unary<FetchResponse>((done) => client.Fetch(request, { deadline: deadlineIn(timeoutMs) }, done)),
+      errors: {
+        timedOut: (timeoutMs) => new Error(`${name}: no response within ${timeoutMs} ms`),
+        ended: (final, error) =>
+          new Error(`${name}: ${final.code === grpc.status.OK ? "the leader ended the stream" : (error?.message ?? final.details)}`),
+        closed: () => new Error(`the fetch stream to broker ${leaderId} is closed`),
+        noBody: () => new Error(`${name}: a response without a body`),
+        openFailed: (error) => (error instanceof Error ? error : new Error(String(error))),
+      },
+    });
+  }
 
   fetch(request: FetchRequestInput, timeoutMs: number): Promise<FetchResponse> {
-    if (this.closed) return Promise.reject(new Error(`the fetch stream to broker ${this.leaderId} is closed`));
-    if (this.unsupported) return this.unaryFetch(request, timeoutMs);
-    return new Promise<FetchResponse>((resolve, reject) => {
-      const session = this.open();
-      const correlationId = this.nextCorrelationId++;
-      const timer = setTimeout(() => {
-        if (!session.pending.delete(correlationId)) return;
-        reject(new Error(`ReplicaFetchStream to broker ${this.leaderId}: no response within ${timeoutMs} ms`));
-        this.drop(session);
-      }, timeoutMs);
-      session.pending.set(correlationId, { request, timeoutMs, resolve, reject, timer });
-      // One fetch is in flight per stream (the loop awaits each), so the write's return value is not needed.
-      session.call.write({ correlationId, request });
-    });
+    return this.stream.send(request, timeoutMs);
   }
 
   /** Cancels the stream; fetches pending on it fail. */
   close(): void {
-    this.closed = true;
-    const session = this.session;
-    if (session === undefined) return;
-    this.drop(session);
-    this.failAll(session, new Error(`the fetch stream to broker ${this.leaderId} is closed`));
-  }
-
-  private open(): FetchSession {
-    if (this.session !== undefined) return this.session;
-    const session: FetchSession = { call: this.client.ReplicaFetchStream(), pending: new Map(), error: undefined };
-    session.call.on("data", (message: ReplicaFetchStreamResponse) => {
-      const entry = session.pending.get(message.correlationId);
-      if (entry === undefined) return; // timed out already
-      session.pending.delete(message.correlationId);
-      clearTimeout(entry.timer);
-      if (message.response === null) entry.reject(new Error(`ReplicaFetchStream to broker ${this.leaderId}: a response without a body`));
-      else entry.resolve(message.response);
-    });
-    session.call.on("error", (error: grpc.ServiceError) => {
-      session.error = error;
-    });
-    session.call.on("status", (final: grpc.StatusObject) => this.handleEnd(session, final));
-    this.session = session;
-    return session;
-  }
-
-  private drop(session: FetchSession): void {
-    if (this.session !== session) return;
-    this.session = undefined;
-    session.call.cancel();
-  }
-
-  private handleEnd(session: FetchSession, final: grpc.StatusObject): void {
-    if (this.session === session) this.session = undefined;
-    if (final.code === grpc.status.UNIMPLEMENTED && !this.closed) {
-      this.unsupported = true;
-      for (const entry of session.pending.values()) {
-        clearTimeout(entry.timer);
-        this.unaryFetch(entry.request, entry.timeoutMs).then(entry.resolve, entry.reject);
-      }
-      session.pending.clear();
-      return;
-    }
-    const reason = final.code === grpc.status.OK ? "the leader ended the stream" : (session.error?.message ?? final.details);
-    this.failAll(session, new Error(`ReplicaFetchStream to broker ${this.leaderId}: ${reason}`));
-  }
-
-  private failAll(session: FetchSession, error: Error): void {
-    for (const entry of session.pending.values()) {
-      clearTimeout(entry.timer);
-      entry.reject(error);
-    }
-    session.pending.clear();
-  }
-
-  private unaryFetch(request: FetchRequestInput, timeoutMs: number): Promise<FetchResponse> {
-    return unary<FetchResponse>((done) => this.client.Fetch(request, { deadline: deadlineIn(timeoutMs) }, done));
+    this.stream.close();
   }
 }
 
