@@ -31,7 +31,7 @@
 //      no worse): Castle's best acks=all RF 3 run, of the main run and the outstanding
 //      variants, whose p99 is no worse than JetStream's there.
 //      Without nats-server it says so and skips.
-//  (f) before (e)'s runs, with both clusters up, --rounds (default 3) interleaved rounds of shorter runs:
+//  (f) before (e)'s runs, with both clusters up, --rounds (default 5) interleaved rounds of shorter runs:
 //      Castle at the outstanding bound /4, /2 and x1, with JetStream at its first level (256)
 //      in the middle, so a drift of this machine's speed between runs (up to 1.75x here) falls
 //      on both sides alike; per round, the aim as asked (Castle's fastest run with p99 no worse
@@ -67,7 +67,7 @@ const { values: args } = parseArgs({
     "record-bytes": { type: "string", default: "1024" },
     "js-outstanding": { type: "string" },
     "js-streams": { type: "string", default: "1" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
     "no-variants": { type: "boolean", default: false },
     "no-jetstream": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
