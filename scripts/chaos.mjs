@@ -10,16 +10,14 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseScriptArgs } from "./script-args.mjs";
 
 /** Upper bound on --minutes: a run is meant to end the same day. */
 const MINUTES_MAX = 24 * 60;
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: "string", default: "5" },
-    seed: { type: "string" },
-  },
+const { values } = parseScriptArgs(import.meta.url, {
+  minutes: { type: "string", default: "5" },
+  seed: { type: "string" },
 });
 
 const minutes = Number(values.minutes);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+
 // Deterministic simulation of the Raft core (packages/testkit/src/sim). Run after a build:
 //   npm run sim -- --seeds 500                 seeds 1..500 (mixed 3- and 5-voter clusters)
 //   npm run sim -- --seeds 500 --base 123456   seeds base..base+499
@@ -8,18 +9,16 @@
 // A failing seed prints its reproduction command and the trace tail; add it to
 // packages/raft/test/sim/failing-seeds.json so CI runs it forever.
 
-import { parseArgs } from "node:util";
 import { runSeed, SimulationFailure } from "../packages/testkit/dist/sim/index.js";
+import { parseScriptArgs } from "./script-args.mjs";
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: "string" },
-    seed: { type: "string" },
-    base: { type: "string" },
-    voters: { type: "string" },
-    steps: { type: "string" },
-    quiet: { type: "boolean", default: false },
-  },
+const { values } = parseScriptArgs(import.meta.url, {
+  seeds: { type: "string" },
+  seed: { type: "string" },
+  base: { type: "string" },
+  voters: { type: "string" },
+  steps: { type: "string" },
+  quiet: { type: "boolean", default: false },
 });
 
 const voters = values.voters === undefined ? undefined : Number(values.voters);

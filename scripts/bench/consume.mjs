@@ -19,17 +19,15 @@
 
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseScriptArgs } from "../script-args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    records: { type: "string", default: "200000" },
-    "record-bytes": { type: "string", default: "1024" },
-    partitions: { type: "string", default: "6" },
-    "timeout-seconds": { type: "string", default: "300" },
-    json: { type: "boolean", default: false },
-    worker: { type: "boolean", default: false },
-  },
+const { values: args } = parseScriptArgs(import.meta.url, {
+  records: { type: "string", default: "200000" },
+  "record-bytes": { type: "string", default: "1024" },
+  partitions: { type: "string", default: "6" },
+  "timeout-seconds": { type: "string", default: "300" },
+  json: { type: "boolean", default: false },
+  worker: { type: "boolean", default: false },
 });
 
 const MiB = 1024 * 1024;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+
 // npm run bench:controller [-- --topics N --partitions P --rf R --session-timeout-ms MS --heartbeat-ms MS --no-batched --json]
 // The metadata quorum under load, on three combined (broker,controller) nodes as real processes
 // on loopback (@castle/testkit's startCastleCluster, from packages/testkit/dist):
@@ -16,22 +17,20 @@
 // Progress goes to stderr, figures to stdout, then one JSON summary line (--json: only that).
 // Every wait is bounded; the cluster is closed on success, failure and SIGINT/SIGTERM.
 
-import { parseArgs } from "node:util";
 import { brokerConfigDefs } from "@castle/broker";
 import { Admin } from "@castle/client";
 import { DEFAULT_ELECTION_TICKS, DEFAULT_TICK_MS } from "@castle/raft";
 import { startCastleCluster, waitUntil } from "@castle/testkit";
+import { parseScriptArgs } from "../script-args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    topics: { type: "string", default: "100" },
-    partitions: { type: "string", default: "10" },
-    rf: { type: "string", default: "3" },
-    "session-timeout-ms": { type: "string", default: "3000" },
-    "heartbeat-ms": { type: "string", default: "500" },
-    "no-batched": { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-  },
+const { values: args } = parseScriptArgs(import.meta.url, {
+  topics: { type: "string", default: "100" },
+  partitions: { type: "string", default: "10" },
+  rf: { type: "string", default: "3" },
+  "session-timeout-ms": { type: "string", default: "3000" },
+  "heartbeat-ms": { type: "string", default: "500" },
+  "no-batched": { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
 });
 
 const TOPICS = Number(args.topics);

@@ -9,21 +9,20 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs, promisify } from "node:util";
+import { promisify } from "node:util";
 import { Admin } from "@castle/client";
 import { encodeRecordBatch, loadCastleProto } from "@castle/protocol";
 import { castleCliPath, castleNodeFlags, startNodeProcess } from "@castle/testkit";
 import * as grpc from "@grpc/grpc-js";
+import { parseScriptArgs } from "../script-args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    records: { type: "string", default: "1000000" },
-    "records-1k": { type: "string", default: "300000" },
-    "batch-size": { type: "string", default: "16384" },
-    "linger-ms": { type: "string", default: "5" },
-    profile: { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-  },
+const { values: args } = parseScriptArgs(import.meta.url, {
+  records: { type: "string", default: "1000000" },
+  "records-1k": { type: "string", default: "300000" },
+  "batch-size": { type: "string", default: "16384" },
+  "linger-ms": { type: "string", default: "5" },
+  profile: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
 });
 
 const MiB = 1024 * 1024;

@@ -14,24 +14,22 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { freePort, spawnRaftCluster, waitUntil } from "@castle/testkit";
+import { parseScriptArgs } from "../script-args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    sequential: { type: "string", default: "2000" },
-    pipelined: { type: "string", default: "40000" },
-    window: { type: "string", default: "256" },
-    "payload-bytes": { type: "string", default: "100" },
-    warmup: { type: "string", default: "300" },
-    runs: { type: "string", default: "3" },
-    "tick-ms": { type: "string", default: "100" },
-    "election-ticks": { type: "string", default: "10" },
-    "snapshot-every-entries": { type: "string", default: "100000" },
-    profile: { type: "boolean", default: false },
-    "no-etcd": { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-  },
+const { values: args } = parseScriptArgs(import.meta.url, {
+  sequential: { type: "string", default: "2000" },
+  pipelined: { type: "string", default: "40000" },
+  window: { type: "string", default: "256" },
+  "payload-bytes": { type: "string", default: "100" },
+  warmup: { type: "string", default: "300" },
+  runs: { type: "string", default: "3" },
+  "tick-ms": { type: "string", default: "100" },
+  "election-ticks": { type: "string", default: "10" },
+  "snapshot-every-entries": { type: "string", default: "100000" },
+  profile: { type: "boolean", default: false },
+  "no-etcd": { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
 });
 
 const SEQUENTIAL = Number(args.sequential);

@@ -49,32 +49,30 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseScriptArgs } from "../script-args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "20" },
-    "warmup-seconds": { type: "string", default: "3" },
-    "variant-seconds": { type: "string", default: "8" },
-    producers: { type: "string", default: "2" },
-    outstanding: { type: "string", default: "1024" },
-    "batch-size": { type: "string", default: "16384" },
-    "linger-ms": { type: "string", default: "5" },
-    "max-in-flight": { type: "string", default: "5" },
-    "node-args": { type: "string", default: "" },
-    "worker-node-args": { type: "string" },
-    partitions: { type: "string", default: "6" },
-    "record-bytes": { type: "string", default: "1024" },
-    "js-outstanding": { type: "string" },
-    "js-streams": { type: "string", default: "1" },
-    rounds: { type: "string", default: "5" },
-    "no-variants": { type: "boolean", default: false },
-    "no-jetstream": { type: "boolean", default: false },
-    profile: { type: "boolean", default: false },
-    "profile-dir": { type: "string" },
-    json: { type: "boolean", default: false },
-    worker: { type: "boolean", default: false },
-  },
+const { values: args } = parseScriptArgs(import.meta.url, {
+  seconds: { type: "string", default: "20" },
+  "warmup-seconds": { type: "string", default: "3" },
+  "variant-seconds": { type: "string", default: "8" },
+  producers: { type: "string", default: "2" },
+  outstanding: { type: "string", default: "1024" },
+  "batch-size": { type: "string", default: "16384" },
+  "linger-ms": { type: "string", default: "5" },
+  "max-in-flight": { type: "string", default: "5" },
+  "node-args": { type: "string", default: "" },
+  "worker-node-args": { type: "string" },
+  partitions: { type: "string", default: "6" },
+  "record-bytes": { type: "string", default: "1024" },
+  "js-outstanding": { type: "string" },
+  "js-streams": { type: "string", default: "1" },
+  rounds: { type: "string", default: "5" },
+  "no-variants": { type: "boolean", default: false },
+  "no-jetstream": { type: "boolean", default: false },
+  profile: { type: "boolean", default: false },
+  "profile-dir": { type: "string" },
+  json: { type: "boolean", default: false },
+  worker: { type: "boolean", default: false },
 });
 
 const MiB = 1024 * 1024;
