@@ -104,8 +104,9 @@ describe("partition replication (3 in-process nodes, RF 3, min.insync.replicas 2
       "every replica's log",
       SETTLE_MS,
     );
-    // The tests below start from a full ISR: a follower slow to make its first fetch (this
-    // process runs all three nodes) may have left it for a moment after creation.
+    // The tests below start from a full ISR. This process runs all three nodes, so a stall of
+    // it longer than the short session and lag timeouts above can fence a broker or shrink the
+    // ISR for a moment after creation (seen once in CI: every test after it then failed).
     await waitUntil(() => state()?.isr.length === 3, "the ISR of a new topic to hold all 3 replicas", SETTLE_MS);
   });
   after(async () => {
