@@ -2,7 +2,8 @@
 // message carries a correlation id and one request; it is answered, on the same stream, with
 // the response its `answer` gives, as requests complete (not necessarily in arrival order).
 //
-// A message `check` refuses ends the stream with INVALID_ARGUMENT and that detail. At most
+// A message without a request, or one `check` refuses, ends the stream with INVALID_ARGUMENT
+// and the reason. At most
 // outstandingRequestsMax requests per stream are read and unanswered; then the stream stops
 // reading (grpc-js reads a message only when asked, and HTTP/2 flow control holds the peer
 // back). A response the peer does not read also stops the stream until the write buffer
@@ -10,25 +11,22 @@
 // closeAll (shutdown) ends open streams with UNAVAILABLE and refuses new ones, so peers move
 // on instead of holding the server open for its grace period.
 
+import type { CorrelatedRequest, CorrelatedResponse } from "@castle/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { writable } from "./stream-writable.js";
 
-/** What every correlated message has. */
-interface CorrelatedMessage<Request> {
-  correlationId: number;
-  request: Request | null;
-}
-
 export interface CorrelatedStreamsOptions<Request, Response> {
+  /** The RPC's name, for refusals. */
+  readonly method: string;
   /** Requests read from one stream and not yet answered. */
   readonly outstandingRequestsMax: number;
-  /** undefined to answer the message's request; else why the stream is refused. */
-  check(message: CorrelatedMessage<Request>): string | undefined;
+  /** undefined to answer the request; else why the stream is refused. */
+  check?(request: Request): string | undefined;
   /** The response to one request; never rejects (a failure is a response too). */
   answer(request: Request): Promise<Response>;
 }
 
-type CorrelatedCall<Request, Response> = grpc.ServerDuplexStream<CorrelatedMessage<Request>, { correlationId: number; response: Response }>;
+type CorrelatedCall<Request, Response> = grpc.ServerDuplexStream<CorrelatedRequest<Request>, CorrelatedResponse<Response>>;
 
 export class CorrelatedStreams<Request, Response> {
   private readonly open = new Set<CorrelatedCall<Request, Response>>();
@@ -51,12 +49,15 @@ export class CorrelatedStreams<Request, Response> {
       ended = true;
       this.open.delete(call);
     };
-    call.on("data", (message: CorrelatedMessage<Request>) => {
+    call.on("data", (message: CorrelatedRequest<Request>) => {
       if (ended) return;
-      const refusal = this.options.check(message);
+      const refusal =
+        message.request === null
+          ? `${this.options.method} message with correlation id ${message.correlationId} carries no request`
+          : this.options.check?.(message.request);
       if (refusal !== undefined || message.request === null) {
         forget();
-        call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: refusal ?? "a message carries no request" });
+        call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: refusal });
         return;
       }
       outstanding++;

@@ -40,9 +40,8 @@ export function produceFailureResponse(request: ProduceRequest, fields: ErrorFie
 export class ProduceStreams extends CorrelatedStreams<ProduceRequest, ProduceResponseInput> {
   constructor(ctx: BrokerContext, outstandingRequestsMax = PRODUCE_STREAM_OUTSTANDING_REQUESTS_MAX) {
     super({
+      method: "ProduceStream",
       outstandingRequestsMax,
-      check: (message) =>
-        message.request === null ? `ProduceStream message with correlation id ${message.correlationId} carries no request` : undefined,
       // The appends happen before this returns its promise (see Ordering above).
       answer: (request) =>
         ctx.metrics

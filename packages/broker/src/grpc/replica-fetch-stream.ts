@@ -45,14 +45,12 @@ export class ReplicaFetchStreams extends CorrelatedStreams<FetchRequest, FetchRe
   /** Open streams end when `ctx.purgatory` closes (the node's shutdown: it answers parked fetches then). */
   constructor(ctx: BrokerContext, outstandingRequestsMax = REPLICA_FETCH_STREAM_OUTSTANDING_REQUESTS_MAX) {
     super({
+      method: "ReplicaFetchStream",
       outstandingRequestsMax,
-      check: ({ correlationId, request }) => {
-        if (request === null) return `ReplicaFetchStream message with correlation id ${correlationId} carries no request`;
-        if (request.replicaId <= 0) {
-          return `ReplicaFetchStream is for followers (replica_id = their broker id), not ${request.replicaId}; consumers use Fetch`;
-        }
-        return undefined;
-      },
+      check: (request) =>
+        request.replicaId <= 0
+          ? `ReplicaFetchStream is for followers (replica_id = their broker id), not ${request.replicaId}; consumers use Fetch`
+          : undefined,
       answer: (request) =>
         ctx.metrics
           .observe("fetch", () => handleFetch(ctx, request))

@@ -15,13 +15,14 @@
 
 import { type ClientDuplexStream, type ServiceError, type StatusObject, status } from "@grpc/grpc-js";
 
-/** What goes out: a request and its correlation id. */
+/** A request on a correlated stream, with its correlation id (ProduceStreamRequest, ReplicaFetchStreamRequest). */
 export interface CorrelatedRequest<Req> {
   correlationId: number;
-  request: Req;
+  /** null only from a broken peer: the server refuses such a message. */
+  request: Req | null;
 }
 
-/** What comes back: the correlation id of the request answered, and its response. */
+/** The answer to the request with the same correlation id (ProduceStreamResponse, ReplicaFetchStreamResponse). */
 export interface CorrelatedResponse<Res> {
   correlationId: number;
   response: Res | null;
