@@ -1298,7 +1298,7 @@ function report(summary) {
   }
   const rssMax = Math.max(...Object.values(castle.peakRssBytes));
   out(
-    `(d) broker peak RSS: ${Object.entries(castle.peakRssBytes)
+    `(d) broker peak RSS over every Castle run (main, variants, interleaved rounds): ${Object.entries(castle.peakRssBytes)
       .map(([id, b]) => `node ${id} ${f(b / MiB, 1)} MiB`)
       .join(", ")} (aim under ${f(AIM.rssBytesPerNode / MiB)} MiB: ${rssMax < AIM.rssBytesPerNode ? "met" : "NOT met"})`,
   );
@@ -1407,20 +1407,25 @@ function compare(run, jetStreamRun) {
  * none is.
  */
 function bestWithinP99(castle, jetStreamRun) {
-  const runs = [castle.main, ...castle.variants].filter(
-    (r) => r.topic === MAIN_TOPIC && r.acks === -1 && r.latency.p99Ms <= jetStreamRun.latency.p99Ms,
+  const best = fastestWithinP99(
+    [castle.main, ...castle.variants].filter((r) => r.topic === MAIN_TOPIC && r.acks === -1),
+    jetStreamRun,
   );
-  if (runs.length === 0) return undefined;
-  const best = runs.reduce((a, b) => (b.recordsPerSecond > a.recordsPerSecond ? b : a));
-  return { label: best.label, castleOutstanding: best.outstanding, ...compare(best, jetStreamRun) };
+  return best === undefined ? undefined : { label: best.label, castleOutstanding: best.outstanding, ...compare(best, jetStreamRun) };
+}
+
+/** Of `runs`, the one with the most records/s whose p99 is no worse than `jetStreamRun`'s; undefined if none. */
+function fastestWithinP99(runs, jetStreamRun) {
+  return runs
+    .filter((r) => r.latency.p99Ms <= jetStreamRun.latency.p99Ms)
+    .reduce((a, b) => (a === undefined || b.recordsPerSecond > a.recordsPerSecond ? b : a), undefined);
 }
 
 /** Per interleaved round, the aim as asked within that round; and the median throughput ratio over the rounds. */
 function interleavedVerdicts(rounds) {
   if (rounds.length === 0) return undefined;
   const perRound = rounds.map(({ round, jetStream, castle }) => {
-    const within = castle.filter((r) => r.latency.p99Ms <= jetStream.latency.p99Ms);
-    const best = within.reduce((a, b) => (a === undefined || b.recordsPerSecond > a.recordsPerSecond ? b : a), undefined);
+    const best = fastestWithinP99(castle, jetStream);
     return {
       round,
       jetStream: {
@@ -1490,10 +1495,6 @@ async function main() {
   const cores = availableParallelism();
   try {
     const castle = await runCastle(ticks, cores, profileDir);
-    const peakRssBytes = {};
-    for (const run of [castle.main, ...castle.variants]) {
-      for (const [id, bytes] of Object.entries(run.peakRssBytes)) peakRssBytes[id] = Math.max(peakRssBytes[id] ?? 0, bytes);
-    }
     // Interleaved rounds need the Castle cluster while JetStream runs; without them it goes now.
     const interleave = CONFIG.rounds > 0 && !PROFILE && !args["no-jetstream"];
     const closeCastle = async () => {
@@ -1525,6 +1526,11 @@ async function main() {
           rounds: interleavedVerdicts(jetStream.rounds),
         };
     await closeCastle();
+    // Over every Castle run: the main run, the variants and the interleaved rounds' runs.
+    const peakRssBytes = {};
+    for (const run of [castle.main, ...castle.variants, ...(jetStream.rounds ?? []).flatMap((r) => r.castle)]) {
+      for (const [id, bytes] of Object.entries(run.peakRssBytes)) peakRssBytes[id] = Math.max(peakRssBytes[id] ?? 0, bytes);
+    }
     const summary = {
       config: { nodes: NODES, replicationFactor: RF, minInsyncReplicas: MIN_INSYNC, ...CONFIG },
       cores,
