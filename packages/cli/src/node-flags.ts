@@ -5,12 +5,13 @@
 // equal to this list.
 //
 // --initial-heap-size: a broker's JS heap is small (~20 MB live) while it moves tens of MB/s
-// through short-lived Buffers, whose bytes count as external memory. V8 sizes its next
-// full-GC trigger from the heap's size, so with the default start it ran a mark-compact every
-// 160-200 ms on each node under replicated load (pauses and incremental steps up to ~30 ms,
-// the main source of the produce p99). Starting the heap's limits at 256 MB left no major GC
-// in a 20 s run, raised bench:replicated's acks=all throughput ~15-20% and cut its p99; peak
-// RSS did not move (V8 reserves the limit, it does not commit it).
+// through short-lived Buffers. With the default start, --trace-gc showed each node under
+// replicated load in a mark-compact every 160-200 ms (pauses and incremental steps up to
+// ~30 ms), the main source of the produce p99. With the flag a 60 s run (one producer, 256
+// outstanding) had no major GC on any node and a p99 of 24.9 ms against 40-53 ms. It costs
+// memory: bench:replicated's peak RSS per node went from 175-195 MiB to 250-330 MiB (aim:
+// under 512). Busy producer processes suffer the same (README, "From code"), so
+// bench:replicated starts both sides' producers with these flags too.
 export const SERVER_NODE_FLAGS: readonly string[] = ["--initial-heap-size=256"];
 
 /** The SERVER_NODE_FLAGS this process was not started with (empty when all were). */
